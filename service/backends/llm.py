@@ -1,0 +1,133 @@
+"""LLM backends behind one small protocol, chosen by ``FONTI_LLM_BACKEND``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypedDict
+
+from service.model_files import offline_env, resolve_gguf
+from service.settings import LLMSettings
+
+log = logging.getLogger(__name__)
+
+
+class ChatMessage(TypedDict):
+    role: str
+    content: str
+
+
+@dataclass
+class GenerationStats:
+    """Filled in while a generation runs; read after the iterator is exhausted."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    first_token_s: float | None = None
+    total_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Generator(Protocol):
+    """Streams the assistant's reply to chat messages as text deltas."""
+
+    name: str
+
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, stats: GenerationStats | None = None
+    ) -> Iterator[str]:
+        """Yield text deltas; the caller may stop iterating early to cancel."""
+        ...
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens ``text`` takes in this model's vocabulary."""
+        ...
+
+
+class LlamaCppGenerator:
+    """A GGUF model run in-process by llama-cpp-python, through its chat template.
+
+    One model serves one generation at a time: a lock serialises them. llama.cpp keeps
+    the KV cache of the previous prompt and reuses the longest common prefix, so the
+    fixed system prompt is processed once, not per request.
+    """
+
+    def __init__(self, settings: LLMSettings, model_path: Path):
+        offline_env()
+        try:
+            from llama_cpp import Llama
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise RuntimeError(
+                "the llama_cpp backend needs llama-cpp-python; run `make install` (it builds it with "
+                'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF")'
+            ) from exc
+        self._settings = settings
+        self._llm = Llama(
+            model_path=str(model_path),
+            n_ctx=settings.n_ctx,
+            n_threads=settings.n_threads,
+            n_threads_batch=settings.n_threads_batch,
+            n_batch=settings.n_batch,
+            n_gpu_layers=settings.n_gpu_layers,
+            seed=settings.seed,
+            use_mmap=True,
+            verbose=False,
+        )
+        self.name = model_path.name
+        self.lock = threading.Lock()
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int, stats: GenerationStats | None = None
+    ) -> Iterator[str]:
+        stats = stats if stats is not None else GenerationStats()
+        with self.lock:
+            start = time.perf_counter()
+            chunks = self._llm.create_chat_completion(
+                messages=list(messages),  # type: ignore[arg-type]
+                max_tokens=max_tokens,
+                temperature=self._settings.temperature,
+                seed=self._settings.seed,
+                stream=True,
+            )
+            n = 0
+            try:
+                for chunk in chunks:
+                    delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
+                    if not delta:
+                        continue
+                    if stats.first_token_s is None:
+                        stats.first_token_s = time.perf_counter() - start
+                    n += 1
+                    yield delta
+            finally:
+                close = getattr(chunks, "close", None)
+                if close:
+                    close()
+                stats.completion_tokens = n
+                stats.total_s = time.perf_counter() - start
+
+    def warmup(self, system_prompt: str) -> None:
+        """Page the weights in and leave the fixed system prompt in the KV cache.
+
+        The first user request then reuses the cached prefix instead of paying for it.
+        """
+        messages: list[ChatMessage] = [
+            {"role": "system", "content": system_prompt},
+            {"role": "user", "content": "Hi"},
+        ]
+        for _ in self.stream(messages, max_tokens=1):
+            pass
+
+
+def build_generator(settings: LLMSettings, models_dir: Path) -> Generator:
+    """The one factory: backend chosen by ``settings.backend``."""
+    if settings.backend == "llama_cpp":
+        return LlamaCppGenerator(settings, resolve_gguf(settings.model_path, models_dir))
+    raise RuntimeError(f"unknown LLM backend {settings.backend!r}")

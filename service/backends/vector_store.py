@@ -1,0 +1,264 @@
+"""The vector store: Qdrant through qdrant-client, embedded local mode or a server by URL.
+
+One collection holds every chunk with two vectors: ``dense`` (the embedder's, cosine)
+and ``lexical`` (sparse BM25 term frequencies; Qdrant applies the IDF modifier).
+Search fuses both with reciprocal rank fusion in Qdrant's Query API.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from service.backends.lexical import SparseVec
+from service.settings import StoreSettings
+
+log = logging.getLogger(__name__)
+
+DENSE = "dense"
+LEXICAL = "lexical"
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or used; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    """One chunk as the store gives it back."""
+
+    id: str
+    payload: dict[str, Any]
+    score: float = 0.0
+    dense: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class StorePoint:
+    """One chunk to write."""
+
+    id: str
+    payload: dict[str, Any]
+    dense: np.ndarray
+    sparse: SparseVec
+
+
+class VectorStore(Protocol):
+    """What the services need from a vector store."""
+
+    def upsert(self, points: Sequence[StorePoint]) -> None:
+        """Insert or overwrite points by id."""
+        ...
+
+    def delete_article(self, article_id: str, keep_hash: str | None = None) -> None:
+        """Delete an article's points (all, or those whose ``article_hash`` differs from ``keep_hash``)."""
+        ...
+
+    def article_counts(self, article_id: str, article_hash: str) -> tuple[int, int]:
+        """(points of the article, points of the article with that hash)."""
+        ...
+
+    def hybrid_search(
+        self, dense: np.ndarray, sparse: SparseVec, limit: int, where: dict[str, Any] | None = None
+    ) -> list[StoredPoint]:
+        """Points ranked by RRF of dense and lexical search, with their dense vectors."""
+        ...
+
+    def iter_points(self) -> Iterator[StoredPoint]:
+        """Every stored point (payload only)."""
+        ...
+
+    def count(self) -> int:
+        """Number of stored points."""
+        ...
+
+    def close(self) -> None:
+        """Release the store (and, in local mode, its folder lock)."""
+        ...
+
+
+def _locked(method: Any) -> Any:
+    """Serialise calls: local mode is not safe for concurrent use from several threads."""
+
+    @functools.wraps(method)
+    def wrapper(self: QdrantStore, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+class QdrantStore:
+    """:class:`VectorStore` on qdrant-client."""
+
+    def __init__(self, settings: StoreSettings, dim: int):
+        from qdrant_client import QdrantClient
+
+        self._collection = settings.collection
+        self._local = settings.url is None
+        self._lock = threading.RLock()
+        try:
+            if settings.url:
+                self._client = QdrantClient(url=settings.url, api_key=settings.api_key, timeout=30)
+            else:
+                Path(settings.path).mkdir(parents=True, exist_ok=True)
+                self._client = QdrantClient(path=str(settings.path))
+        except RuntimeError as exc:
+            if "already accessed" in str(exc):
+                raise StoreError(
+                    f"the store folder {settings.path} is in use by another process (a running "
+                    "`fonti serve`?). Send articles through its API with `fonti ingest --url "
+                    "http://HOST:PORT`, or stop it first."
+                ) from exc
+            raise
+        self._ensure_collection(dim)
+
+    def _ensure_collection(self, dim: int) -> None:
+        from qdrant_client import models
+
+        if self._client.collection_exists(self._collection):
+            info = self._client.get_collection(self._collection)
+            vectors = info.config.params.vectors
+            size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
+            sparse = info.config.params.sparse_vectors or {}
+            if size != dim or LEXICAL not in sparse:
+                raise StoreError(
+                    f"collection {self._collection!r} has a different schema (dense size {size}, "
+                    f"sparse {sorted(sparse)}) than this configuration (dense size {dim}, sparse "
+                    f"['{LEXICAL}']): it was built with another embedder. Use a new FONTI_STORE_PATH "
+                    "or FONTI_STORE_COLLECTION and ingest again."
+                )
+            return
+        self._client.create_collection(
+            self._collection,
+            vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+            sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+        )
+        if not self._local:  # payload indexes have no effect in local mode
+            for field in ("article_id", "outlet", "topic", "published"):
+                self._client.create_payload_index(self._collection, field, models.PayloadSchemaType.KEYWORD)
+
+    @staticmethod
+    def _filter(where: dict[str, Any] | None) -> Any:
+        from qdrant_client import models
+
+        if not where:
+            return None
+        must: list[Any] = []
+        for key, value in where.items():
+            if isinstance(value, list | tuple | set):
+                must.append(models.FieldCondition(key=key, match=models.MatchAny(any=list(value))))
+            else:
+                must.append(models.FieldCondition(key=key, match=models.MatchValue(value=value)))
+        return models.Filter(must=must)
+
+    @_locked
+    def upsert(self, points: Sequence[StorePoint]) -> None:
+        from qdrant_client import models
+
+        if not points:
+            return
+        self._client.upsert(
+            self._collection,
+            points=[
+                models.PointStruct(
+                    id=p.id,
+                    payload=p.payload,
+                    vector={
+                        DENSE: p.dense.astype(float).tolist(),
+                        LEXICAL: models.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
+                    },
+                )
+                for p in points
+            ],
+            wait=True,
+        )
+
+    @_locked
+    def delete_article(self, article_id: str, keep_hash: str | None = None) -> None:
+        from qdrant_client import models
+
+        flt = models.Filter(
+            must=[models.FieldCondition(key="article_id", match=models.MatchValue(value=article_id))],
+            must_not=(
+                [models.FieldCondition(key="article_hash", match=models.MatchValue(value=keep_hash))]
+                if keep_hash
+                else None
+            ),
+        )
+        self._client.delete(self._collection, points_selector=models.FilterSelector(filter=flt), wait=True)
+
+    @_locked
+    def article_counts(self, article_id: str, article_hash: str) -> tuple[int, int]:
+        total = self._client.count(self._collection, self._filter({"article_id": article_id}), exact=True)
+        same = self._client.count(
+            self._collection, self._filter({"article_id": article_id, "article_hash": article_hash}), exact=True
+        )
+        return total.count, same.count
+
+    @_locked
+    def hybrid_search(
+        self, dense: np.ndarray, sparse: SparseVec, limit: int, where: dict[str, Any] | None = None
+    ) -> list[StoredPoint]:
+        from qdrant_client import models
+
+        flt = self._filter(where)
+        prefetch = [models.Prefetch(query=dense.astype(float).tolist(), using=DENSE, limit=limit, filter=flt)]
+        if sparse.indices:
+            prefetch.append(
+                models.Prefetch(
+                    query=models.SparseVector(indices=sparse.indices, values=sparse.values),
+                    using=LEXICAL,
+                    limit=limit,
+                    filter=flt,
+                )
+            )
+        res = self._client.query_points(
+            self._collection,
+            prefetch=prefetch,
+            query=models.FusionQuery(fusion=models.Fusion.RRF),
+            limit=limit,
+            with_payload=True,
+            with_vectors=[DENSE],
+        )
+        out = []
+        for p in res.points:
+            vec = p.vector.get(DENSE) if isinstance(p.vector, dict) else None
+            out.append(
+                StoredPoint(
+                    id=str(p.id),
+                    payload=dict(p.payload or {}),
+                    score=float(p.score),
+                    dense=np.asarray(vec, dtype=np.float32) if vec is not None else None,
+                )
+            )
+        return out
+
+    def iter_points(self) -> Iterator[StoredPoint]:
+        offset = None
+        while True:
+            points, offset = self._client.scroll(self._collection, limit=256, offset=offset, with_payload=True)
+            for p in points:
+                yield StoredPoint(id=str(p.id), payload=dict(p.payload or {}))
+            if offset is None:
+                return
+
+    @_locked
+    def count(self) -> int:
+        return self._client.count(self._collection, exact=True).count
+
+    @_locked
+    def close(self) -> None:
+        self._client.close()
+
+
+def build_store(settings: StoreSettings, dim: int) -> VectorStore:
+    """The one factory: a server when ``FONTI_QDRANT_URL`` is set, else local mode."""
+    return QdrantStore(settings, dim)

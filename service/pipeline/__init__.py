@@ -1,0 +1,1 @@
+"""The services behind the routes: retrieve, answer, cite. None of them imports FastAPI."""

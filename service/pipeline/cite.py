@@ -1,0 +1,103 @@
+"""Citation markers: parse them while streaming, drop the invalid, renumber the rest.
+
+The model cites passages as ``[3]``, ``[1][4]`` or ``[1, 4]``. The service, not the
+model, decides what a marker means: a number that names no passage is dropped, the
+kept ones are renumbered 1, 2, 3… in order of first use, and each number resolves to
+exactly one passage. Streaming text is held back only while it could still be a
+marker (``"[1"``), so every emitted token is final.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from service.backends.lexical import tokens
+from ingest.chunking import split_sentences
+
+_MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
+# Longest text that may still turn into a marker: "[12, 3, 45" and the like.
+_MAX_PENDING = 24
+_PARTIAL = re.compile(r"\[\s*(\d{1,3}(\s*[,;]\s*\d{0,3})*)?\s*$")
+
+
+@dataclass
+class MarkerRewriter:
+    """Incrementally rewrites model markers to the service's dense numbering.
+
+    ``valid`` is the number of passages shown to the model (markers 1..valid are real).
+    ``order`` lists the original passage numbers in order of first use; the new number
+    of passage ``p`` is ``order.index(p) + 1``.
+    """
+
+    valid: int
+    order: list[int] = field(default_factory=list)
+    _pending: str = ""
+
+    def _renumber(self, match: re.Match[str]) -> str:
+        out = []
+        for raw in re.split(r"\s*[,;]\s*", match.group(1)):
+            n = int(raw)
+            if not 1 <= n <= self.valid:
+                continue  # a marker that points to no passage is dropped
+            if n not in self.order:
+                self.order.append(n)
+            new = self.order.index(n) + 1
+            if f"[{new}]" not in out:
+                out.append(f"[{new}]")
+        return "".join(out)
+
+    def feed(self, delta: str) -> str:
+        """Add model text; return the text that is now final."""
+        text = self._pending + delta
+        self._pending = ""
+        start = text.rfind("[")
+        if start != -1 and _PARTIAL.fullmatch(text[start:]) and len(text) - start <= _MAX_PENDING:
+            self._pending = text[start:]
+            text = text[:start]
+        return _MARKER.sub(self._renumber, text)
+
+    def flush(self) -> str:
+        """End of stream: whatever is held back is plain text (or a complete marker)."""
+        text, self._pending = self._pending, ""
+        return _MARKER.sub(self._renumber, text)
+
+
+def rewrite_markers(text: str, valid: int) -> tuple[str, list[int]]:
+    """Non-streaming form: (rewritten text, original passage numbers in new order)."""
+    rw = MarkerRewriter(valid)
+    out = rw.feed(text) + rw.flush()
+    return out, rw.order
+
+
+def markers_in(text: str) -> list[int]:
+    """Marker numbers in ``text``, in order of appearance (repeats kept)."""
+    nums: list[int] = []
+    for m in _MARKER.finditer(text):
+        nums.extend(int(x) for x in re.split(r"\s*[,;]\s*", m.group(1)))
+    return nums
+
+
+def tidy_spacing(text: str) -> str:
+    """Fix the spacing the model leaves around markers: "word [1] ." -> "word [1]."."""
+    text = re.sub(r"\s+(?=[.,;:!?])", "", text)
+    text = re.sub(r"[ \t]{2,}", " ", text)
+    return text.strip()
+
+
+def overlap(a: str, b: str) -> float:
+    """Share of the content words of ``a`` that also occur in ``b`` (accent/case-folded)."""
+    ta = set(tokens(a))
+    if not ta:
+        return 0.0
+    return len(ta & set(tokens(b))) / len(ta)
+
+
+def best_quote(passage: str, claim: str) -> str:
+    """The sentence(s) of ``passage`` that best support ``claim`` (whole passage when short)."""
+    sentences = split_sentences(passage)
+    if len(sentences) <= 2 or len(passage) <= 320:
+        return passage
+    scored = sorted(range(len(sentences)), key=lambda i: overlap(claim, sentences[i]), reverse=True)
+    keep = sorted(scored[:2])
+    return " ".join(sentences[i] for i in keep)

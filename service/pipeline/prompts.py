@@ -1,0 +1,45 @@
+"""Prompt templates, loaded from the ``prompts/`` folder (Jinja2, no HTML escaping: plain text)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from service.backends.llm import ChatMessage
+from service.pipeline.language import language_name
+
+
+class PromptLibrary:
+    """The answer prompt (system + user) and the abstention sentence."""
+
+    def __init__(self, folder: Path):
+        if not folder.is_dir():
+            raise RuntimeError(f"prompt folder {folder} does not exist (FONTI_PROMPTS_DIR)")
+        self._env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(folder)),
+            autoescape=False,
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=False,
+        )
+        # Rendered once: the fixed system prompt is the shared prefix llama.cpp caches.
+        self.system = self._env.get_template("answer_system.j2").render().strip()
+
+    def answer_messages(self, question: str, language: str, passages: Sequence[Any]) -> list[ChatMessage]:
+        """System instructions, then the user turn: passages grouped by article, then the question."""
+        groups: dict[str, list[Any]] = {}
+        for p in passages:
+            groups.setdefault(p.title, []).append(p)
+        user = self._env.get_template("answer_user.j2").render(
+            groups=[{"title": t, "passages": ps} for t, ps in groups.items()],
+            question=question,
+            language=language,
+            language_name=language_name(language),
+        )
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": user.strip()}]
+
+    def abstention(self, language: str) -> str:
+        """The short sentence that says the articles do not answer, in ``language``."""
+        return self._env.get_template("abstain.j2").render(language=language).strip()

@@ -1,0 +1,87 @@
+"""The retrieve service: hybrid search, then duplicate collapsing across pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from service.backends.embedder import Embedder
+from service.backends.lexical import query_vector, tokens
+from service.backends.vector_store import StoredPoint, VectorStore
+
+# Two chunks from the same outlet whose words overlap this much are one passage
+# (aggregator pages repeat the same paragraph under different articles).
+DUPLICATE_JACCARD = 0.8
+
+
+@dataclass
+class Passage:
+    """A retrieved chunk, possibly standing for several identical copies."""
+
+    chunk_id: str
+    article_id: str
+    outlet: str
+    title: str
+    text: str
+    url: str | None
+    published: str | None
+    score: float  # fused rank score from the store
+    dense_score: float  # cosine similarity of the query and the chunk
+    article_ids: list[str] = field(default_factory=list)
+    number: int = 0  # its number in the prompt, set when the prompt is built
+
+    @classmethod
+    def from_point(cls, p: StoredPoint, query: np.ndarray) -> Passage:
+        pl = p.payload
+        dense = float(np.dot(p.dense, query)) if p.dense is not None else 0.0
+        return cls(
+            chunk_id=p.id,
+            article_id=str(pl.get("article_id", "")),
+            outlet=str(pl.get("outlet", "")),
+            title=str(pl.get("title", "")),
+            text=str(pl.get("text", "")),
+            url=pl.get("url"),
+            published=pl.get("published"),
+            score=p.score,
+            dense_score=dense,
+            article_ids=[str(pl.get("article_id", ""))],
+        )
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
+def collapse_duplicates(passages: list[Passage]) -> list[Passage]:
+    """Merge same-outlet near-identical passages, keeping every article id that carries them."""
+    kept: list[tuple[Passage, set[str]]] = []
+    for p in passages:
+        words = set(tokens(p.text))
+        for q, q_words in kept:
+            if q.outlet == p.outlet and _jaccard(words, q_words) >= DUPLICATE_JACCARD:
+                for aid in p.article_ids:
+                    if aid not in q.article_ids:
+                        q.article_ids.append(aid)
+                break
+        else:
+            kept.append((p, words))
+    return [p for p, _ in kept]
+
+
+class Retriever:
+    """Finds passages for a query in the vector store."""
+
+    def __init__(self, embedder: Embedder, store: VectorStore):
+        self._embedder = embedder
+        self._store = store
+
+    def search(
+        self, query: str, top_k: int, candidates: int | None = None, where: dict[str, Any] | None = None
+    ) -> list[Passage]:
+        """Top ``top_k`` distinct passages for ``query`` (hybrid dense + lexical, RRF-fused)."""
+        qvec = self._embedder.embed_query(query)
+        points = self._store.hybrid_search(qvec, query_vector(query), max(top_k, candidates or 0), where)
+        passages = collapse_duplicates([Passage.from_point(p, qvec) for p in points])
+        return passages[:top_k]

@@ -1,0 +1,144 @@
+"""The HTTP API end to end: real models, real Qdrant local mode, real HTTP through the ASGI app."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+MARKER = re.compile(r"\[(\d+)\]")
+
+
+def check_citation_invariants(body: dict) -> None:
+    """Every marker resolves to a citation and every citation is cited; abstentions cite nothing."""
+    ids = [c["id"] for c in body["citations"]]
+    used = {int(n) for n in MARKER.findall(body["answer"])}
+    if body["abstained"]:
+        assert ids == [] and used == set()
+        return
+    assert ids == list(range(1, len(ids) + 1))
+    assert used == set(ids), (used, ids, body["answer"])
+    for c in body["citations"]:
+        assert c["outlet"] and c["article_id"] and c["title"] and c["quote"]
+
+
+DENIERS = {"Il Messaggero Veneto", "WIRED Italia"}
+# Outlets of the seed story whose passages report the denial (Peskov / the Kremlin).
+REPORT_DENIAL = DENIERS
+
+
+@pytest.mark.parametrize(
+    ("question", "language"),
+    [("Who denied the contacts?", "en"), ("Chi ha smentito i contatti?", "it")],
+)
+def test_seed_question_names_peskov_with_denial_outlets(dev_client, question, language):
+    r = dev_client.post("/v1/ask", json={"question": question})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    check_citation_invariants(body)
+    assert body["language"] == language
+    assert not body["abstained"]
+    assert "Peskov" in body["answer"]
+    outlets = {c["outlet"] for c in body["citations"]}
+    assert outlets & DENIERS, body
+    for c in body["citations"]:
+        assert re.search(r"(?i)smenti|falsa|peskov", c["quote"]), f"{c['outlet']} does not report the denial"
+    if language == "it":
+        assert re.search(r"(?i)\b(il|la|ha|di|che)\b", body["answer"])
+    assert body["timings"]["total_ms"] > 0
+
+
+def test_search_finds_italian_paragraphs_for_english_query(dev_client):
+    r = dev_client.post("/v1/search", json={"query": "Which outlet mentions Sergei Kiriyenko?", "top_k": 3})
+    assert r.status_code == 200
+    results = r.json()["results"]
+    assert results[0]["outlet"] == "CremonaOggi"
+    assert results[0]["article_id"] == "musk-putin-wsj.txt"
+    r = dev_client.post("/v1/search", json={"query": "How many gold medals did Italy win in Paris?", "top_k": 5})
+    assert "olimpiadi-parigi-2024-medagliere.txt" in {h["article_id"] for h in r.json()["results"]}
+
+
+def test_streaming_gives_same_final_answer(dev_client):
+    question = "Quale testata riferisce che Musk avrebbe parlato anche con Sergei Kiriyenko?"
+    plain = dev_client.post("/v1/ask", json={"question": question}).json()
+    with dev_client.stream("POST", "/v1/ask", json={"question": question, "stream": True}) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        raw = "".join(r.iter_text())
+    events = [
+        (m.group(1), json.loads(m.group(2)))
+        for m in re.finditer(r"event: (\w+)\ndata: (.*)\n\n", raw)
+    ]
+    kinds = [k for k, _ in events]
+    assert kinds[-1] == "done"
+    done = events[-1][1]
+    timing_free = lambda b: {k: v for k, v in b.items() if k != "timings"}  # noqa: E731
+    assert timing_free(done) == timing_free(plain)
+    if not done["abstained"]:
+        assert "token" in kinds
+
+
+def test_unanswerable_off_topic_question_abstains(dev_client):
+    r = dev_client.post("/v1/ask", json={"question": "What is the recipe for a good carbonara?"})
+    body = r.json()
+    assert body["abstained"] is True
+    assert body["citations"] == []
+    assert body["language"] == "en"
+    check_citation_invariants(body)
+
+
+def _count(client) -> int:
+    return client.app.state.store.count()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "needle"),
+    [
+        ({"json": {"question": ""}}, 422, "question"),
+        ({"json": {"question": "   "}}, 422, "question"),
+        ({"json": {"question": "x" * 100_000}}, 422, "limit"),
+        ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 422, "JSON"),
+        ({"json": {"questio": "typo"}}, 422, "question"),
+    ],
+)
+def test_bad_ask_input_is_a_4xx_naming_the_problem(dev_client, kwargs, status, needle):
+    before = _count(dev_client)
+    r = dev_client.post("/v1/ask", **kwargs)
+    assert r.status_code == status
+    body = r.json()
+    assert needle.lower() in body["error"].lower(), body
+    assert _count(dev_client) == before
+
+
+def test_bad_articles_are_rejected_without_losing_anything(dev_client):
+    before = _count(dev_client)
+    r = dev_client.post("/v1/articles", json={"articles": [{"text": "x", "format": "pdf"}]})
+    assert r.status_code == 422 and "format" in r.json()["error"]
+    r = dev_client.post("/v1/articles", json={"articles": []})
+    assert r.status_code == 422 and "articles" in r.json()["error"]
+    r = dev_client.post(
+        "/v1/articles",
+        json={
+            "articles": [
+                {"id": "no-outlet", "text": "Titolo\n\nSolo testo senza testata.", "format": "aggregator"},
+                {"id": "plain-ok", "text": "Un titolo\n\nIl testo del pezzo.", "format": "plain", "outlet": "Il Post"},
+            ]
+        },
+    )
+    assert r.status_code == 200
+    body = r.json()
+    assert body["ingested"] == 1 and body["articles"][0]["id"] == "plain-ok"
+    assert body["errors"][0]["index"] == 0 and "Outlet" in body["errors"][0]["error"]
+    assert _count(dev_client) == before + 1
+    # the same articles again: nothing duplicated
+    r = dev_client.post("/v1/articles", json={"articles": [{"id": "plain-ok", "text": "Un titolo\n\nIl testo del pezzo.", "format": "plain", "outlet": "Il Post"}]})
+    assert r.json()["skipped"] == 1 and _count(dev_client) == before + 1
+
+
+def test_healthz_and_openapi(dev_client):
+    assert dev_client.get("/healthz").json()["status"] == "ok"
+    paths = dev_client.get("/openapi.json").json()["paths"]
+    assert {"/v1/articles", "/v1/search", "/v1/ask", "/healthz"} <= set(paths)

@@ -1,0 +1,62 @@
+"""Citation markers while streaming: holding back, dropping, renumbering."""
+
+from __future__ import annotations
+
+from service.pipeline.answer import attach_missing_citations
+from service.pipeline.cite import MarkerRewriter, markers_in, rewrite_markers, tidy_spacing
+from service.pipeline.retrieve import Passage
+
+
+def feed_all(deltas: list[str], valid: int) -> tuple[str, list[int], list[str]]:
+    rw = MarkerRewriter(valid)
+    pieces = [rw.feed(d) for d in deltas] + [rw.flush()]
+    return "".join(pieces), rw.order, pieces
+
+
+def test_marker_split_across_chunks_is_held_then_renumbered():
+    text, order, pieces = feed_all(["Peskov denied it [", "3", "]. Also [1", "]."], valid=5)
+    assert text == "Peskov denied it [1]. Also [2]."
+    assert order == [3, 1]
+    assert "[" not in pieces[0]  # nothing partial was emitted
+    assert all(p.count("[") == p.count("]") for p in pieces)
+
+
+def test_dangling_and_out_of_range_markers_are_dropped():
+    text, order = rewrite_markers("A [7]. B [2]. C [0].", valid=3)
+    assert text == "A . B [1]. C ."
+    assert order == [2]
+    assert tidy_spacing(text) == "A. B [1]. C."
+    text, order, _ = feed_all(["Trailing [", "2"], valid=3)
+    assert text == "Trailing [2" and order == []  # an unfinished marker is plain text
+
+
+def test_grouped_markers_and_repeats():
+    text, order = rewrite_markers("X [2, 4]. Y [4][2]. Z [2].", valid=4)
+    assert text == "X [1][2]. Y [2][1]. Z [1]."
+    assert order == [2, 4]
+    assert markers_in(text) == [1, 2, 2, 1, 1]
+
+
+def test_brackets_that_are_not_markers_pass_through():
+    text, order = rewrite_markers("Il voto [ndr: televoto] e [a] sono testo.", valid=3)
+    assert text == "Il voto [ndr: televoto] e [a] sono testo."
+    assert order == []
+
+
+def _passage(outlet: str, text: str) -> Passage:
+    return Passage("id", "art", outlet, "T", text, None, None, 1.0, 0.9, ["art"])
+
+
+def test_uncited_sentence_gets_the_outlet_it_names():
+    passages = [_passage("Panorama", "Turetta ha 23 anni."), _passage("Reggio Sera", "Turetta ha 22 anni.")]
+    order = [1]
+    out = attach_missing_citations("According to Panorama [1], he is 23. According to Reggio Sera, he is 22.", passages, order)
+    assert out.endswith("According to Reggio Sera, he is 22 [2].")
+    assert order == [1, 2]
+
+
+def test_uncited_unsupported_sentence_stays_uncited():
+    passages = [_passage("ANSA", "Il ponte chiude a marzo.")]
+    order: list[int] = []
+    out = attach_missing_citations("The weather in Tokyo is sunny today.", passages, order)
+    assert order == [] and "[" not in out
