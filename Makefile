@@ -11,7 +11,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=O
 SAMPLE ?= data/sample
 PYTEST_ARGS ?=
 
-.PHONY: install models run serve test test-fast lint clean
+.PHONY: install models run serve test test-all lint clean
 
 install: $(STAMP) models
 
@@ -35,11 +35,13 @@ run: install
 serve: install
 	$(FONTI) serve
 
+# The default suite runs the real models end to end; `slow` (the whole dev question
+# set, ~10 minutes) runs in test-all.
 test: install
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
-
-test-fast: install
 	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check service ingest tests

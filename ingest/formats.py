@@ -29,9 +29,7 @@ FORMATS: tuple[str, ...] = ("auto", "aggregator", "plain")
 _OUTLET_AT_END = re.compile(r"\s*\(([^()\n]{1,60})\)\s*$")
 # A topic label: one or two words and a colon, alone on its line ("Approfondimenti:").
 _TOPIC_LABEL = re.compile(r"^([^\W\d_][\w'’ ]{2,30}):\s*(.*)$")
-_MONTHS = (
-    "gennaio|febbraio|marzo|aprile|maggio|giugno|luglio|agosto|settembre|ottobre|novembre|dicembre"
-)
+_MONTHS = "gennaio|febbraio|marzo|aprile|maggio|giugno|luglio|agosto|settembre|ottobre|novembre|dicembre"
 # "Ultim'ora news 25 ottobre ore 20", "25 ottobre 2024 ore 20:15", "Aggiornato 3 maggio ore 9.30"
 _DATELINE = re.compile(
     rf"^(?P<label>(?:[^\W\d_][\w'’]*\s+){{0,3}}?)(?P<day>\d{{1,2}})\s+(?P<month>{_MONTHS})"
@@ -201,7 +199,7 @@ def parse_plain(inp: ArticleInput, article_id: str) -> Article:
         raise ArticleFormatError("a plain article needs an 'outlet' field")
     text = clean_text(inp.text)
     blocks: list[tuple[int, str]] = []
-    start, buf = 0, []
+    start, buf = 0, list[str]()
     for n, line in enumerate(text.split("\n"), start=1):
         if line.strip():
             if not buf:

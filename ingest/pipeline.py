@@ -84,7 +84,9 @@ class IngestService:
             batch = chunks[start : start + self._batch]
             vectors = self._embedder.embed_passages([dense_text(c) for c in batch])
             points.extend(
-                StorePoint(id=c.point_id, payload=c.payload(), dense=v, sparse=passage_vector(lexical_text(c)))
+                StorePoint(
+                    id=c.point_id, payload=c.payload(), dense=v, sparse=passage_vector(lexical_text(c))
+                )
                 for c, v in zip(batch, vectors, strict=True)
             )
         return points
@@ -95,7 +97,11 @@ class IngestService:
         digest = article.content_hash()
         total, same = self._store.article_counts(article.id, digest)
         outcome = ArticleOutcome(
-            id=article.id, chunks=len(chunks), status="skipped", outlets=article.outlets, warnings=article.warnings
+            id=article.id,
+            chunks=len(chunks),
+            status="skipped",
+            outlets=article.outlets,
+            warnings=article.warnings,
         )
         if total == same == len(chunks):
             return outcome

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, fields
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -15,8 +17,24 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def load_components(app: FastAPI, settings: Settings) -> None:
-    """Build backends and services onto ``app.state`` (heavy: loads the models)."""
+@dataclass
+class Components:
+    """The loaded backends and the services built on them (one set per app or CLI run)."""
+
+    embedder: Any
+    store: Any
+    generator: Any
+    ingest: Any
+    retriever: Any
+    answers: Any
+
+    def close(self) -> None:
+        """Release the store (local mode holds a folder lock)."""
+        self.store.close()
+
+
+def build_components(settings: Settings) -> Components:
+    """Load the models and open the store (heavy: seconds)."""
     from ingest.pipeline import IngestService
     from service.backends.embedder import build_embedder
     from service.backends.llm import build_generator
@@ -27,7 +45,7 @@ def load_components(app: FastAPI, settings: Settings) -> None:
 
     prompts = PromptLibrary(settings.prompts_dir)
     embedder = build_embedder(settings.embed)
-    store = build_store(settings.store, embedder.dim)
+    store = build_store(settings.store, embedder.dim, embedder.name)
     try:
         generator = build_generator(settings.llm, settings.models_dir)
     except Exception:
@@ -36,12 +54,15 @@ def load_components(app: FastAPI, settings: Settings) -> None:
     warmup = getattr(generator, "warmup", None)
     if settings.llm.warmup and warmup is not None:
         warmup(prompts.system)
-    app.state.embedder = embedder
-    app.state.store = store
-    app.state.generator = generator
-    app.state.ingest = IngestService(embedder, store, settings.embed.batch_size)
-    app.state.retriever = Retriever(embedder, store)
-    app.state.answers = AnswerService(app.state.retriever, generator, prompts, settings)
+    retriever = Retriever(embedder, store)
+    return Components(
+        embedder=embedder,
+        store=store,
+        generator=generator,
+        ingest=IngestService(embedder, store, settings.embed.batch_size),
+        retriever=retriever,
+        answers=AnswerService(retriever, generator, prompts, settings),
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -50,12 +71,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        load_components(app, settings)
-        log.info("fonti ready: %d chunks in the store", app.state.store.count())
+        components = build_components(settings)
+        for f in fields(components):
+            setattr(app.state, f.name, getattr(components, f.name))
+        log.info("fonti ready: %d chunks in the store", components.store.count())
         try:
             yield
         finally:
-            app.state.store.close()
+            components.close()
 
     app = FastAPI(
         title="Fonti",

@@ -34,20 +34,23 @@ def _service_url(settings: Settings, url: str | None) -> str | None:
     return None
 
 
-def _collect(paths: list[str], glob: str, fmt: str) -> Iterator[tuple[str, Any]]:
+def _collect(paths: list[str], glob: str, fmt: str, outlet: str | None) -> Iterator[tuple[str, Any]]:
+    from dataclasses import replace
+
     from ingest.files import iter_files, read_article
 
     for raw in paths:
         root = Path(raw)
         for f in iter_files([root], glob):
-            yield str(f), read_article(f, root if root.is_dir() else None, fmt)  # type: ignore[arg-type]
+            inp = read_article(f, root if root.is_dir() else None, fmt)  # type: ignore[arg-type]
+            yield str(f), replace(inp, outlet=outlet) if outlet else inp
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.files import SourceError
 
     try:
-        items = list(_collect(args.paths, args.glob, args.format))
+        items = list(_collect(args.paths, args.glob, args.format, args.outlet))
     except SourceError as exc:
         return _fail(str(exc))
     if not items:
@@ -76,7 +79,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
     embedder = build_embedder(settings.embed)
     try:
-        store = build_store(settings.store, embedder.dim)
+        store = build_store(settings.store, embedder.dim, embedder.name)
     except StoreError as exc:
         return _fail(str(exc))
     try:
@@ -87,8 +90,10 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"fonti: {a.id}: {w}", file=sys.stderr)
         for e in report.errors:
             print(f"fonti: {e.source}: {e.error}", file=sys.stderr)
-        print(f"{report.ingested} ingested, {report.skipped} unchanged, {len(report.errors)} failed; "
-              f"{store.count()} chunks in the store")
+        print(
+            f"{report.ingested} ingested, {report.skipped} unchanged, {len(report.errors)} failed; "
+            f"{store.count()} chunks in the store"
+        )
         return 1 if report.errors else 0
     finally:
         store.close()
@@ -111,18 +116,21 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
             return _fail(f"{url} answered {r.status_code}: {r.text[:500]}")
         ans = r.json()
     else:
-        from fastapi.testclient import TestClient
+        from service.app import build_components
+        from service.backends.vector_store import StoreError
+        from service.model_files import ModelFileError
 
-        from service.app import create_app
-
+        question = args.question.strip()
+        if not question:
+            return _fail("the question is empty")
         try:
-            with TestClient(create_app(settings)) as client:
-                r = client.post("/v1/ask", json={"question": args.question})
-        except Exception as exc:
+            components = build_components(settings)
+        except (StoreError, ModelFileError) as exc:
             return _fail(str(exc))
-        if r.status_code != 200:
-            return _fail(r.json().get("error", r.text))
-        ans = r.json()
+        try:
+            ans = components.answers.ask(question).to_dict()
+        finally:
+            components.close()
     if args.json:
         print(json.dumps(ans, ensure_ascii=False, indent=2))
     else:
@@ -166,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", help="files or folders (recursive)")
     p.add_argument("--glob", default="*", help="file pattern inside folders (default: all .txt/.md)")
     p.add_argument("--format", default="auto", choices=["auto", "aggregator", "plain"])
+    p.add_argument("--outlet", default=None, help="outlet of plain articles (files without (Outlet) markers)")
     p.add_argument("--url", default=None, help="send to a running service instead of opening the store")
     p.set_defaults(func=cmd_ingest)
 

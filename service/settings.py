@@ -116,7 +116,7 @@ class RetrievalSettings(BaseSettings):
         900, ge=100, description="Upper bound of prompt tokens spent on passages (keeps TTFT bounded)."
     )
     min_score: float = Field(
-        0.78,
+        0.72,
         description="Dense similarity under which the best passage is judged off-topic, and the "
         "service abstains without calling the LLM (multilingual-e5 cosine scale).",
     )
@@ -144,8 +144,8 @@ class Settings(BaseSettings):
         description="Cache folder where the default GGUF is assembled from its PyPI part packages.",
     )
     prompts_dir: Path = Field(REPO_ROOT / "prompts", description="Folder of the Jinja2 prompt templates.")
-    llm: LLMSettings = Field(default_factory=LLMSettings)
-    embed: EmbedSettings = Field(default_factory=EmbedSettings)
-    store: StoreSettings = Field(default_factory=StoreSettings)
-    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
-    server: ServerSettings = Field(default_factory=ServerSettings)
+    llm: LLMSettings = Field(default_factory=lambda: LLMSettings())
+    embed: EmbedSettings = Field(default_factory=lambda: EmbedSettings())
+    store: StoreSettings = Field(default_factory=lambda: StoreSettings())
+    retrieval: RetrievalSettings = Field(default_factory=lambda: RetrievalSettings())
+    server: ServerSettings = Field(default_factory=lambda: ServerSettings())

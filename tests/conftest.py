@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,3 +40,19 @@ def dev_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
         assert r.status_code == 200, r.text
         assert r.json()["ingested"] == 15
         yield client
+
+
+MARKER = re.compile(r"\[(\d+)\]")
+
+
+def check_citation_invariants(body: dict) -> None:
+    """Every marker resolves to a citation and every citation is cited; abstentions cite nothing."""
+    ids = [c["id"] for c in body["citations"]]
+    used = {int(n) for n in MARKER.findall(body["answer"])}
+    if body["abstained"]:
+        assert ids == [] and used == set()
+        return
+    assert ids == list(range(1, len(ids) + 1))
+    assert used == set(ids), (used, ids, body["answer"])
+    for c in body["citations"]:
+        assert c["outlet"] and c["article_id"] and c["title"] and c["quote"]

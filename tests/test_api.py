@@ -7,23 +7,9 @@ import re
 
 import pytest
 
+from tests.conftest import check_citation_invariants
+
 pytestmark = pytest.mark.e2e
-
-MARKER = re.compile(r"\[(\d+)\]")
-
-
-def check_citation_invariants(body: dict) -> None:
-    """Every marker resolves to a citation and every citation is cited; abstentions cite nothing."""
-    ids = [c["id"] for c in body["citations"]]
-    used = {int(n) for n in MARKER.findall(body["answer"])}
-    if body["abstained"]:
-        assert ids == [] and used == set()
-        return
-    assert ids == list(range(1, len(ids) + 1))
-    assert used == set(ids), (used, ids, body["answer"])
-    for c in body["citations"]:
-        assert c["outlet"] and c["article_id"] and c["title"] and c["quote"]
-
 
 DENIERS = {"Il Messaggero Veneto", "WIRED Italia"}
 # Outlets of the seed story whose passages report the denial (Peskov / the Kremlin).
@@ -57,7 +43,9 @@ def test_search_finds_italian_paragraphs_for_english_query(dev_client):
     results = r.json()["results"]
     assert results[0]["outlet"] == "CremonaOggi"
     assert results[0]["article_id"] == "musk-putin-wsj.txt"
-    r = dev_client.post("/v1/search", json={"query": "How many gold medals did Italy win in Paris?", "top_k": 5})
+    r = dev_client.post(
+        "/v1/search", json={"query": "How many gold medals did Italy win in Paris?", "top_k": 5}
+    )
     assert "olimpiadi-parigi-2024-medagliere.txt" in {h["article_id"] for h in r.json()["results"]}
 
 
@@ -68,10 +56,7 @@ def test_streaming_gives_same_final_answer(dev_client):
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         raw = "".join(r.iter_text())
-    events = [
-        (m.group(1), json.loads(m.group(2)))
-        for m in re.finditer(r"event: (\w+)\ndata: (.*)\n\n", raw)
-    ]
+    events = [(m.group(1), json.loads(m.group(2))) for m in re.finditer(r"event: (\w+)\ndata: (.*)\n\n", raw)]
     kinds = [k for k, _ in events]
     assert kinds[-1] == "done"
     done = events[-1][1]
@@ -124,7 +109,12 @@ def test_bad_articles_are_rejected_without_losing_anything(dev_client):
         json={
             "articles": [
                 {"id": "no-outlet", "text": "Titolo\n\nSolo testo senza testata.", "format": "aggregator"},
-                {"id": "plain-ok", "text": "Un titolo\n\nIl testo del pezzo.", "format": "plain", "outlet": "Il Post"},
+                {
+                    "id": "plain-ok",
+                    "text": "Un titolo\n\nIl testo del pezzo.",
+                    "format": "plain",
+                    "outlet": "Il Post",
+                },
             ]
         },
     )
@@ -134,7 +124,19 @@ def test_bad_articles_are_rejected_without_losing_anything(dev_client):
     assert body["errors"][0]["index"] == 0 and "Outlet" in body["errors"][0]["error"]
     assert _count(dev_client) == before + 1
     # the same articles again: nothing duplicated
-    r = dev_client.post("/v1/articles", json={"articles": [{"id": "plain-ok", "text": "Un titolo\n\nIl testo del pezzo.", "format": "plain", "outlet": "Il Post"}]})
+    r = dev_client.post(
+        "/v1/articles",
+        json={
+            "articles": [
+                {
+                    "id": "plain-ok",
+                    "text": "Un titolo\n\nIl testo del pezzo.",
+                    "format": "plain",
+                    "outlet": "Il Post",
+                }
+            ]
+        },
+    )
     assert r.json()["skipped"] == 1 and _count(dev_client) == before + 1
 
 

@@ -50,7 +50,9 @@ def _passage(outlet: str, text: str) -> Passage:
 def test_uncited_sentence_gets_the_outlet_it_names():
     passages = [_passage("Panorama", "Turetta ha 23 anni."), _passage("Reggio Sera", "Turetta ha 22 anni.")]
     order = [1]
-    out = attach_missing_citations("According to Panorama [1], he is 23. According to Reggio Sera, he is 22.", passages, order)
+    out = attach_missing_citations(
+        "According to Panorama [1], he is 23. According to Reggio Sera, he is 22.", passages, order
+    )
     assert out.endswith("According to Reggio Sera, he is 22 [2].")
     assert order == [1, 2]
 

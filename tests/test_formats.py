@@ -60,16 +60,36 @@ def test_seed_page_outlets_exactly():
         (
             "cremlino-smentisce-musk-putin.txt",
             [
-                "Il Messaggero Veneto", "WIRED Italia", "il Giornale", "Milano Finanza",
-                "Corriere della Sera", "ilmessaggero.it", "QUOTIDIANO NAZIONALE", "Nicola Porro",
+                "Il Messaggero Veneto",
+                "WIRED Italia",
+                "il Giornale",
+                "Milano Finanza",
+                "Corriere della Sera",
+                "ilmessaggero.it",
+                "QUOTIDIANO NAZIONALE",
+                "Nicola Porro",
             ],
         ),
         (
             "morte-navalny.txt",
-            ["Sardegna Live", "Metropolitan Magazine", "Italianotizie", "RTL 102.5", "Notizie.it", "Open", "ANSA"],
+            [
+                "Sardegna Live",
+                "Metropolitan Magazine",
+                "Italianotizie",
+                "RTL 102.5",
+                "Notizie.it",
+                "Open",
+                "ANSA",
+            ],
         ),
-        ("terremoto-campi-flegrei.txt", ["Affaritaliani.it", "Newsroom Italia", "Corriere Adriatico", "Binews"]),
-        ("bce-taglio-tassi.txt", ["Adnkronos", "AgenPress", "Altarimini", "GEA", "FinanzaOnline", "Palermo 24h"]),
+        (
+            "terremoto-campi-flegrei.txt",
+            ["Affaritaliani.it", "Newsroom Italia", "Corriere Adriatico", "Binews"],
+        ),
+        (
+            "bce-taglio-tassi.txt",
+            ["Adnkronos", "AgenPress", "Altarimini", "GEA", "FinanzaOnline", "Palermo 24h"],
+        ),
     ],
 )
 def test_exact_outlets_of_dev_pages(name, outlets):
@@ -78,7 +98,7 @@ def test_exact_outlets_of_dev_pages(name, outlets):
 
 def test_cut_paragraph_keeps_outlet():
     article = parse_file("cremlino-smentisce-musk-putin.txt")
-    qn = [p for p in article.paragraphs if p.outlet == "QUOTIDIANO NAZIONALE"][0]
+    qn = next(p for p in article.paragraphs if p.outlet == "QUOTIDIANO NAZIONALE")
     assert qn.text.endswith("a…")
 
 
@@ -113,7 +133,10 @@ def test_shapes_not_lists_separators_headings_dateline():
 
 
 def test_paragraph_without_outlet_is_reported_not_misattributed():
-    text = PAGE + "\nUn paragrafo lungo senza alcuna testata alla fine, che non può essere attribuito a nessuno dei siti.\n"
+    text = (
+        PAGE
+        + "\nUn paragrafo lungo senza alcuna testata alla fine, che non può essere attribuito a nessuno dei siti.\n"
+    )
     article = parse_article(ArticleInput(text=text), "x")
     assert len(article.paragraphs) == 3
     assert article.warnings and "line" in article.warnings[0]
@@ -125,7 +148,10 @@ def test_plain_article_and_auto_detection():
     assert detect_format(PAGE) == "aggregator"
     article = parse_article(ArticleInput(text=text, outlet="Il Post", url="https://ilpost.it/x"), "x")
     assert article.title == "Un titolo"
-    assert [p.text for p in article.paragraphs] == ["Primo paragrafo del pezzo, su due righe.", "Secondo paragrafo."]
+    assert [p.text for p in article.paragraphs] == [
+        "Primo paragrafo del pezzo, su due righe.",
+        "Secondo paragrafo.",
+    ]
     assert article.outlets == ["Il Post"]
 
 

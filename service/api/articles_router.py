@@ -11,7 +11,9 @@ from service.api.schemas import ArticleErrorOut, ArticleResult, ArticlesIn, Erro
 router = APIRouter(prefix="/v1", tags=["articles"])
 
 
-@router.post("/articles", response_model=IngestOut, responses={413: {"model": ErrorOut}, 422: {"model": ErrorOut}})
+@router.post(
+    "/articles", response_model=IngestOut, responses={413: {"model": ErrorOut}, 422: {"model": ErrorOut}}
+)
 def ingest_articles(body: ArticlesIn, request: Request) -> IngestOut:
     """Parse, embed and store articles. Bad articles are listed in `errors`; the others are stored."""
     limits = request.app.state.settings.server
@@ -27,7 +29,9 @@ def ingest_articles(body: ArticlesIn, request: Request) -> IngestOut:
         if len(a.text) > limits.max_article_chars:
             errors.append(
                 ArticleErrorOut(
-                    index=i, id=a.id, error=f"text: {len(a.text)} characters, the limit is {limits.max_article_chars}"
+                    index=i,
+                    id=a.id,
+                    error=f"text: {len(a.text)} characters, the limit is {limits.max_article_chars}",
                 )
             )
             continue

@@ -37,9 +37,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in exc.errors()
-        ]
+        errors = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in exc.errors()]
         return JSONResponse({"error": _describe(errors), "detail": errors}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)

@@ -12,7 +12,9 @@ class _Strict(BaseModel):
 
 
 class ArticleIn(_Strict):
-    id: str | None = Field(None, max_length=2000, description="Article id; default: url, else a content hash.")
+    id: str | None = Field(
+        None, max_length=2000, description="Article id; default: url, else a content hash."
+    )
     text: str = Field(..., description="Raw article content (the file's text).")
     format: Literal["auto", "aggregator", "plain"] = Field("auto", description="How to parse `text`.")
     title: str | None = Field(None, max_length=2000)

@@ -63,7 +63,8 @@ class LlamaCppGenerator:
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise RuntimeError(
                 "the llama_cpp backend needs llama-cpp-python; run `make install` (it builds it with "
-                'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF")'
+                'CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON "'
+                '-DLLAVA_BUILD=OFF")'
             ) from exc
         self._settings = settings
         self._llm = Llama(
@@ -99,8 +100,9 @@ class LlamaCppGenerator:
             n = 0
             try:
                 for chunk in chunks:
-                    delta = chunk["choices"][0]["delta"].get("content")  # type: ignore[index]
-                    if not delta:
+                    choice: Any = chunk["choices"][0]  # type: ignore[index]
+                    delta = choice["delta"].get("content")
+                    if not isinstance(delta, str) or not delta:
                         continue
                     if stats.first_token_s is None:
                         stats.first_token_s = time.perf_counter() - start

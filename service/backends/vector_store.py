@@ -98,7 +98,7 @@ def _locked(method: Any) -> Any:
 class QdrantStore:
     """:class:`VectorStore` on qdrant-client."""
 
-    def __init__(self, settings: StoreSettings, dim: int):
+    def __init__(self, settings: StoreSettings, dim: int, embedder: str = ""):
         from qdrant_client import QdrantClient
 
         self._collection = settings.collection
@@ -118,9 +118,9 @@ class QdrantStore:
                     "http://HOST:PORT`, or stop it first."
                 ) from exc
             raise
-        self._ensure_collection(dim)
+        self._ensure_collection(dim, embedder)
 
-    def _ensure_collection(self, dim: int) -> None:
+    def _ensure_collection(self, dim: int, embedder: str) -> None:
         from qdrant_client import models
 
         if self._client.collection_exists(self._collection):
@@ -135,11 +135,20 @@ class QdrantStore:
                     f"['{LEXICAL}']): it was built with another embedder. Use a new FONTI_STORE_PATH "
                     "or FONTI_STORE_COLLECTION and ingest again."
                 )
+            built_with = (info.config.metadata or {}).get("embedder")
+            if embedder and built_with and built_with != embedder:
+                # Same size, other vector space: searching it would return noise.
+                raise StoreError(
+                    f"collection {self._collection!r} was built with the embedder {built_with!r}, this "
+                    f"configuration uses {embedder!r}. Use a new FONTI_STORE_PATH or "
+                    "FONTI_STORE_COLLECTION and ingest again."
+                )
             return
         self._client.create_collection(
             self._collection,
             vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
             sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            metadata={"embedder": embedder} if embedder else None,
         )
         if not self._local:  # payload indexes have no effect in local mode
             for field in ("article_id", "outlet", "topic", "published"):
@@ -199,7 +208,9 @@ class QdrantStore:
     def article_counts(self, article_id: str, article_hash: str) -> tuple[int, int]:
         total = self._client.count(self._collection, self._filter({"article_id": article_id}), exact=True)
         same = self._client.count(
-            self._collection, self._filter({"article_id": article_id, "article_hash": article_hash}), exact=True
+            self._collection,
+            self._filter({"article_id": article_id, "article_hash": article_hash}),
+            exact=True,
         )
         return total.count, same.count
 
@@ -244,7 +255,9 @@ class QdrantStore:
     def iter_points(self) -> Iterator[StoredPoint]:
         offset = None
         while True:
-            points, offset = self._client.scroll(self._collection, limit=256, offset=offset, with_payload=True)
+            points, offset = self._client.scroll(
+                self._collection, limit=256, offset=offset, with_payload=True
+            )
             for p in points:
                 yield StoredPoint(id=str(p.id), payload=dict(p.payload or {}))
             if offset is None:
@@ -259,6 +272,6 @@ class QdrantStore:
         self._client.close()
 
 
-def build_store(settings: StoreSettings, dim: int) -> VectorStore:
+def build_store(settings: StoreSettings, dim: int, embedder: str = "") -> VectorStore:
     """The one factory: a server when ``FONTI_QDRANT_URL`` is set, else local mode."""
-    return QdrantStore(settings, dim)
+    return QdrantStore(settings, dim, embedder)

@@ -97,14 +97,18 @@ def attach_missing_citations(text: str, passages: list[Passage], order: list[int
             order.append(best)
         marker = f"[{order.index(best) + 1}]"
         m = re.search(r"[.!?…]+[»\"”’]?$", sentence)
-        out.append(sentence[: m.start()] + f" {marker}" + sentence[m.start() :] if m else f"{sentence} {marker}")
+        out.append(
+            sentence[: m.start()] + f" {marker}" + sentence[m.start() :] if m else f"{sentence} {marker}"
+        )
     return " ".join(out)
 
 
 class AnswerService:
     """Answers questions from the store with the LLM, citing outlets."""
 
-    def __init__(self, retriever: Retriever, generator: Generator, prompts: PromptLibrary, settings: Settings):
+    def __init__(
+        self, retriever: Retriever, generator: Generator, prompts: PromptLibrary, settings: Settings
+    ):
         self._retriever = retriever
         self._generator = generator
         self._prompts = prompts
@@ -204,5 +208,5 @@ class AnswerService:
         """Non-streaming form of :meth:`stream`."""
         for event in self.stream(question, top_k):
             if event.kind == "done":
-                return event.data  # type: ignore[no-any-return]
+                return event.data
         raise RuntimeError("answer stream ended without a result")

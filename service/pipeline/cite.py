@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from service.backends.lexical import tokens
 from ingest.chunking import split_sentences
+from service.backends.lexical import tokens
 
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
 # Longest text that may still turn into a marker: "[12, 3, 45" and the like.

@@ -17,7 +17,9 @@ LANGUAGE_NAMES = {
 DEFAULT_LANGUAGE = "en"
 # Questions are short; when the statistical model is unsure, these function words decide.
 _HINTS = {
-    "it": re.compile(r"(?i)\b(chi|che|cosa|quale|quali|quanti|quante|quando|dove|perch[eé]|come|il|la|del|della|di|è|ha|hanno|sono)\b"),
+    "it": re.compile(
+        r"(?i)\b(chi|che|cosa|quale|quali|quanti|quante|quando|dove|perch[eé]|come|il|la|del|della|di|è|ha|hanno|sono)\b"
+    ),
     "en": re.compile(r"(?i)\b(who|what|which|when|where|why|how|the|of|did|does|is|are|was|were|and)\b"),
 }
 _lock = threading.Lock()
