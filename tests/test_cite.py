@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service.pipeline.answer import attach_missing_citations
-from service.pipeline.cite import MarkerRewriter, markers_in, rewrite_markers, tidy_spacing
+from service.pipeline.cite import MarkerRewriter, fix_attributions, markers_in, rewrite_markers, tidy_spacing
 from service.pipeline.retrieve import Passage
 
 
@@ -62,3 +62,14 @@ def test_uncited_unsupported_sentence_stays_uncited():
     order: list[int] = []
     out = attach_missing_citations("The weather in Tokyo is sunny today.", passages, order)
     assert order == [] and "[" not in out
+
+
+def test_attribution_names_follow_the_marker():
+    outlets = {1: "Il Messaggero Veneto", 2: "WIRED Italia"}
+    text = "Secondo Il Giorno [1], Peskov ha smentito. According to the article [2], it was false."
+    assert fix_attributions(text, outlets) == (
+        "Secondo Il Messaggero Veneto [1], Peskov ha smentito. According to WIRED Italia [2], it was false."
+    )
+    same = "Secondo il Messaggero Veneto [1], Peskov ha smentito."
+    assert fix_attributions(same, outlets) == same
+    assert fix_attributions("Peskov ha smentito [3].", outlets) == "Peskov ha smentito [3]."

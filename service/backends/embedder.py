@@ -84,7 +84,12 @@ class SentenceTransformerEmbedder:
             raise RuntimeError(f"FONTI_EMBED_MODEL_PATH={model_path} is not a sentence-transformers folder")
         torch.set_num_threads(threads)
         self._model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
-        dim = self._model.get_sentence_embedding_dimension()
+        # renamed in sentence-transformers 6; keep working with older releases
+        get_dim = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
+        dim = get_dim()
         self.dim = int(dim) if dim else int(self._model.encode(["x"]).shape[1])
         self.name = f"sentence-transformers/{Path(model_path).name}"
         self._qp, self._pp = query_prefix, passage_prefix

@@ -15,7 +15,14 @@ from typing import Any
 
 from ingest.chunking import split_sentences
 from service.backends.llm import GenerationStats, Generator
-from service.pipeline.cite import MarkerRewriter, best_quote, markers_in, overlap, tidy_spacing
+from service.pipeline.cite import (
+    MarkerRewriter,
+    best_quote,
+    fix_attributions,
+    markers_in,
+    overlap,
+    tidy_spacing,
+)
 from service.pipeline.language import detect_language
 from service.pipeline.prompts import PromptLibrary
 from service.pipeline.retrieve import Passage, Retriever
@@ -183,6 +190,7 @@ class AnswerService:
             return
         order = list(rewriter.order)
         final = tidy_spacing(attach_missing_citations(shown.replace(NOT_FOUND, ""), passages, order))
+        final = fix_attributions(final, {i: passages[n - 1].outlet for i, n in enumerate(order, start=1)})
         timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         if not order:
             # Nothing in the answer can be tied to a passage: say so rather than print it uncited.

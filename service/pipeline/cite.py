@@ -101,3 +101,35 @@ def best_quote(passage: str, claim: str) -> str:
     scored = sorted(range(len(sentences)), key=lambda i: overlap(claim, sentences[i]), reverse=True)
     keep = sorted(scored[:2])
     return " ".join(sentences[i] for i in keep)
+
+
+# "According to <name> [n]" / "Secondo <name> [n]": the name the model wrote for passage n.
+_ATTRIBUTION = re.compile(
+    r"(?P<lead>\b(?:[Aa]ccording to|[Ss]econdo|[Ss]elon|[Ss]egún|[Ll]aut)\s+)"
+    r"(?P<name>[^\[\].,;:!?\n]{1,60}?)\s*(?P<marker>\[(?P<n>\d+)\])"
+)
+
+
+def fix_attributions(text: str, outlets: dict[int, str]) -> str:
+    """Make the outlet named before a marker the outlet of the cited passage.
+
+    Small models copy outlet names from the prompt's examples or from a neighbouring
+    passage; the marker is what the service resolves, so the name follows the marker.
+    ``outlets`` maps final marker numbers to outlet names.
+    """
+
+    def repl(m: re.Match[str]) -> str:
+        outlet = outlets.get(int(m.group("n")))
+        if not outlet or _fold(m.group("name")).removeprefix("il ").removeprefix("la ") == _fold(
+            outlet
+        ).removeprefix("il ").removeprefix("la "):
+            return m.group(0)
+        return f"{m.group('lead')}{outlet} {m.group('marker')}"
+
+    return _ATTRIBUTION.sub(repl, text)
+
+
+def _fold(text: str) -> str:
+    """Compare outlet names without case, spacing or a leading article ("il Giornale")."""
+    words = text.casefold().split()
+    return " ".join(words[1:] if len(words) > 1 and words[0] in ("il", "la", "lo", "the") else words)
