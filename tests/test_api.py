@@ -24,9 +24,9 @@ REPORT_DENIAL = DENIERS
             "en",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="known gap: over all 15 dev pages the English question ranks a passage without the "
-                "denial first and Qwen 1.5B answers 'the Kremlin' from it (passes on the sample corpus, "
-                "see test_cli); needs better cross-lingual ranking (issue 3)",
+                reason="known gap: over all 15 dev pages the English question ranks a passage without "
+                "the denial first and Qwen 1.5B answers 'the Kremlin' from it; needs better "
+                "cross-lingual ranking and citation support checks (issues 3, 4)",
             ),
         ),
         ("Chi ha smentito i contatti?", "it"),

@@ -103,12 +103,12 @@ def _no_network_prefix() -> list[str]:
 def test_ask_answers_offline_with_citations(sample_store: Path):
     """The whole path (models, store, answer) with no network interface at all."""
     prefix = _no_network_prefix()
-    r = run(["ask", "--json", "Who denied the contacts?"], sample_store, prefix=prefix)
+    r = run(["ask", "--json", "Chi ha smentito i contatti?"], sample_store, prefix=prefix)
     assert r.returncode == 0, r.stderr[-2000:]
     import json
 
     body = json.loads(r.stdout)
-    assert body["language"] == "en" and not body["abstained"]
+    assert body["language"] == "it" and not body["abstained"]
     assert "Peskov" in body["answer"]
     assert body["citations"] and all(f"[{c['id']}]" in body["answer"] for c in body["citations"])
     r = run(["ask", "Chi ha smentito i contatti tra Musk e Putin?"], sample_store, prefix=prefix)
