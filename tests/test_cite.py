@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from service.pipeline.answer import attach_missing_citations
-from service.pipeline.cite import MarkerRewriter, fix_attributions, markers_in, rewrite_markers, tidy_spacing
+from service.pipeline.answer import attach_missing_citations, drop_unsupported_numbers
+from service.pipeline.cite import (
+    MarkerRewriter,
+    fix_attributions,
+    markers_in,
+    number_keys,
+    rewrite_markers,
+    tidy_spacing,
+    unsupported_numbers,
+)
 from service.pipeline.retrieve import Passage
 
 
@@ -43,8 +51,8 @@ def test_brackets_that_are_not_markers_pass_through():
     assert order == []
 
 
-def _passage(outlet: str, text: str) -> Passage:
-    return Passage("id", "art", outlet, "T", text, None, None, 1.0, 0.9, ["art"])
+def _passage(outlet: str, text: str, title: str = "T") -> Passage:
+    return Passage("id", "art", outlet, title, text, None, None, 1.0, 0.9, ["art"])
 
 
 def test_uncited_sentence_gets_the_outlet_it_names():
@@ -73,3 +81,36 @@ def test_attribution_names_follow_the_marker():
     same = "Secondo il Messaggero Veneto [1], Peskov ha smentito."
     assert fix_attributions(same, outlets) == same
     assert fix_attributions("Peskov ha smentito [3].", outlets) == "Peskov ha smentito [3]."
+
+
+def test_numbers_match_across_separators_and_skip_single_digits():
+    assert number_keys("magnitudo 4,4 alle 20:10 del 2024, 5.000 sfollati, 9 morti") == {
+        "44",
+        "2010",
+        "2024",
+        "5000",
+    }
+    assert unsupported_numbers("magnitude 4.4 at 20.10", "magnitudo 4,4 alle 20:10") == set()
+    assert unsupported_numbers(
+        "recorded in March 2025 was 4.4", "il più forte, di magnitudo 4.4, nel 2024"
+    ) == {"2025"}
+
+
+def test_sentences_with_invented_numbers_are_dropped_and_markers_renumbered():
+    passages = [
+        _passage("Leggo", "Geolier ha preso il 60% al televoto.", title="Sanremo 2024, la finale"),
+        _passage("Il Mattino", "Al televoto Geolier sfiora il 60 per cento."),
+    ]
+    text = (
+        "Secondo Leggo [1], Geolier ha ottenuto il 16,1% nel 2024. Secondo Il Mattino [2], ha preso il 60%."
+    )
+    kept, order = drop_unsupported_numbers(text, passages, [1, 2])
+    assert kept == "Secondo Il Mattino [1], ha preso il 60%."
+    assert order == [2]
+    # the year comes from the cited passage's title: supported
+    kept, order = drop_unsupported_numbers(
+        "Secondo Leggo [1], nel 2024 Geolier ha preso il 60%.", passages, [1]
+    )
+    assert order == [1] and "60%" in kept
+    kept, order = drop_unsupported_numbers("Secondo Leggo [1], il 31,2% della giuria.", passages, [1])
+    assert kept == "" and order == []

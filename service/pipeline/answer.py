@@ -21,7 +21,9 @@ from service.pipeline.cite import (
     fix_attributions,
     markers_in,
     overlap,
+    renumber,
     tidy_spacing,
+    unsupported_numbers,
 )
 from service.pipeline.language import detect_language
 from service.pipeline.prompts import PromptLibrary
@@ -76,6 +78,28 @@ def order_by_article(passages: list[Passage]) -> list[Passage]:
     for i, p in enumerate(ordered, start=1):
         p.number = i
     return ordered
+
+
+def drop_unsupported_numbers(text: str, passages: list[Passage], order: list[int]) -> tuple[str, list[int]]:
+    """Remove cited sentences whose numbers their cited passages do not contain.
+
+    A figure or date the model cannot point to is the commonest invention of a small
+    model (a year taken from the question, a percentage from nowhere); the service
+    drops that sentence rather than publish it under an outlet's name. The evidence of
+    a sentence is the text, title and date of the passages it cites. Returns the kept
+    text, renumbered, and its passage order.
+    """
+    kept = []
+    for sentence in split_sentences(text):
+        cited = [order[k - 1] for k in markers_in(sentence) if 1 <= k <= len(order)]
+        if cited:
+            evidence = " ".join(
+                f"{p.title} {p.published or ''} {p.text}" for p in (passages[n - 1] for n in cited)
+            )
+            if unsupported_numbers(re.sub(r"\[\d+\]", "", sentence), evidence):
+                continue
+        kept.append(sentence)
+    return renumber(" ".join(kept), order)
 
 
 def _outlet_mentioned(sentence: str, outlet: str) -> bool:
@@ -189,7 +213,9 @@ class AnswerService:
             yield Event("done", self._abstain(question, language, timings))
             return
         order = list(rewriter.order)
-        final = tidy_spacing(attach_missing_citations(shown.replace(NOT_FOUND, ""), passages, order))
+        final = attach_missing_citations(shown.replace(NOT_FOUND, ""), passages, order)
+        final, order = drop_unsupported_numbers(final, passages, order)
+        final = tidy_spacing(final)
         final = fix_attributions(final, {i: passages[n - 1].outlet for i, n in enumerate(order, start=1)})
         timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         if not order:

@@ -133,3 +133,37 @@ def _fold(text: str) -> str:
     """Compare outlet names without case, spacing or a leading article ("il Giornale")."""
     words = text.casefold().split()
     return " ".join(words[1:] if len(words) > 1 and words[0] in ("il", "la", "lo", "the") else words)
+
+
+# Numbers as written in news prose: "4.4", "3,75", "20:10", "5.000", "2024".
+_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+
+
+def number_keys(text: str) -> set[str]:
+    """Separator-free digit strings of the numbers in ``text`` that are worth checking.
+
+    "4,4" and "4.4" give the same key; one-digit numbers are skipped (they are often
+    written out as words in the passages: "nove", "two").
+    """
+    keys = set()
+    for m in _NUMBER.finditer(text):
+        digits = re.sub(r"\D", "", m.group(0))
+        if len(digits) >= 2:
+            keys.add(digits.lstrip("0") or "0")
+    return keys
+
+
+def unsupported_numbers(sentence: str, evidence: str) -> set[str]:
+    """Numbers of ``sentence`` that ``evidence`` does not contain (as separator-free digits)."""
+    return number_keys(sentence) - number_keys(evidence)
+
+
+def renumber(text: str, order: list[int]) -> tuple[str, list[int]]:
+    """Renumber the markers left in ``text`` 1, 2, 3… by first use.
+
+    ``order`` maps the current marker k to passage ``order[k-1]``; the result's list
+    does the same for the new numbers.
+    """
+    rw = MarkerRewriter(valid=len(order))
+    out = rw.feed(text) + rw.flush()
+    return out, [order[k - 1] for k in rw.order]
