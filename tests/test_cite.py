@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from service.pipeline.answer import attach_missing_citations, drop_unsupported_numbers
+from service.pipeline.answer import (
+    attach_missing_citations,
+    drop_unsupported_numbers,
+    missing_question_numbers,
+)
 from service.pipeline.cite import (
     MarkerRewriter,
     fix_attributions,
@@ -83,17 +87,22 @@ def test_attribution_names_follow_the_marker():
     assert fix_attributions("Peskov ha smentito [3].", outlets) == "Peskov ha smentito [3]."
 
 
-def test_numbers_match_across_separators_and_skip_single_digits():
-    assert number_keys("magnitudo 4,4 alle 20:10 del 2024, 5.000 sfollati, 9 morti") == {
-        "44",
-        "2010",
-        "2024",
-        "5000",
-    }
+def test_numbers_match_across_separators_scales_and_skip_single_digits():
+    assert number_keys("magnitudo 4,4 alle 20:10 del 2024, 9 morti") == {"44", "2010", "2024"}
     assert unsupported_numbers("magnitude 4.4 at 20.10", "magnitudo 4,4 alle 20:10") == set()
     assert unsupported_numbers(
         "recorded in March 2025 was 4.4", "il più forte, di magnitudo 4.4, nel 2024"
     ) == {"2025"}
+    assert (
+        unsupported_numbers(
+            "45,000 people and 5.000 evacuees", "in piazza 45 mila fedeli, almeno 5mila sfollati"
+        )
+        == set()
+    )
+    assert unsupported_numbers("a fine of 15 million euros", "una sanzione da 15 milioni di euro") == set()
+    assert unsupported_numbers("1.5 billion", "1,5 miliardi") == set()
+    assert unsupported_numbers("100 mila euro", "una provvisionale di 500 mila euro") == {"100 mila"}
+    assert unsupported_numbers("in 2024", "nessuna data", allowed={"2024"}) == set()
 
 
 def test_sentences_with_invented_numbers_are_dropped_and_markers_renumbered():
@@ -114,3 +123,19 @@ def test_sentences_with_invented_numbers_are_dropped_and_markers_renumbered():
     assert order == [1] and "60%" in kept
     kept, order = drop_unsupported_numbers("Secondo Leggo [1], il 31,2% della giuria.", passages, [1])
     assert kept == "" and order == []
+    # a number the question states is not a claim of the answer
+    kept, order = drop_unsupported_numbers(
+        "Secondo Leggo [1], nella serata del 2025 Geolier ha preso il 60%.", passages, [1], "E nel 2025?"
+    )
+    assert order == [1]
+
+
+def test_digits_of_outlet_names_are_not_figures():
+    passages = [
+        _passage("RTL 102.5", "Navalny sarebbe morto per una trombosi."),
+        _passage("Palermo 24h", "Testo."),
+    ]
+    _, order = drop_unsupported_numbers("Secondo RTL 102.5 [1], una trombosi.", passages, [1])
+    assert order == [1]
+    assert missing_question_numbers("Cosa dice RTL 102.5 sulla morte di Navalny?", passages) == set()
+    assert missing_question_numbers("Cosa è successo nel marzo 2025?", passages) == {"2025"}

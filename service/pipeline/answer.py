@@ -20,6 +20,7 @@ from service.pipeline.cite import (
     best_quote,
     fix_attributions,
     markers_in,
+    number_keys,
     overlap,
     renumber,
     tidy_spacing,
@@ -80,23 +81,45 @@ def order_by_article(passages: list[Passage]) -> list[Passage]:
     return ordered
 
 
-def drop_unsupported_numbers(text: str, passages: list[Passage], order: list[int]) -> tuple[str, list[int]]:
-    """Remove cited sentences whose numbers their cited passages do not contain.
+def _evidence(p: Passage) -> str:
+    return f"{p.title} {p.published or ''} {p.text}"
+
+
+def _without_outlets(text: str, passages: list[Passage]) -> str:
+    """``text`` minus outlet names: the digits of "RTL 102.5" or "Palermo 24h" are not figures."""
+    for outlet in sorted({p.outlet for p in passages}, key=len, reverse=True):
+        text = text.replace(outlet, " ")
+    return text
+
+
+def missing_question_numbers(question: str, passages: list[Passage]) -> set[str]:
+    """Numbers (years, figures) of the question that no passage contains.
+
+    "The earthquake of March 2025" over passages that only know 2024: the articles do
+    not cover what the question presupposes, so there is nothing to answer from.
+    """
+    return unsupported_numbers(_without_outlets(question, passages), " ".join(_evidence(p) for p in passages))
+
+
+def drop_unsupported_numbers(
+    text: str, passages: list[Passage], order: list[int], question: str = ""
+) -> tuple[str, list[int]]:
+    """Remove cited sentences with numbers that their cited passages do not contain.
 
     A figure or date the model cannot point to is the commonest invention of a small
-    model (a year taken from the question, a percentage from nowhere); the service
-    drops that sentence rather than publish it under an outlet's name. The evidence of
-    a sentence is the text, title and date of the passages it cites. Returns the kept
-    text, renumbered, and its passage order.
+    model; the service drops that sentence rather than publish it under an outlet's
+    name. The evidence of a sentence is the text, title and date of the passages it
+    cites; numbers that the question itself contains, and digits inside outlet names
+    ("RTL 102.5"), are not claims. Returns the kept text, renumbered, and its order.
     """
+    allowed = number_keys(question)
     kept = []
     for sentence in split_sentences(text):
         cited = [order[k - 1] for k in markers_in(sentence) if 1 <= k <= len(order)]
         if cited:
-            evidence = " ".join(
-                f"{p.title} {p.published or ''} {p.text}" for p in (passages[n - 1] for n in cited)
-            )
-            if unsupported_numbers(re.sub(r"\[\d+\]", "", sentence), evidence):
+            claim = _without_outlets(re.sub(r"\[\d+\]", " ", sentence), passages)
+            evidence = " ".join(_evidence(passages[n - 1]) for n in cited)
+            if unsupported_numbers(claim, evidence, allowed):
                 continue
         kept.append(sentence)
     return renumber(" ".join(kept), order)
@@ -173,6 +196,10 @@ class AnswerService:
             yield Event("done", self._abstain(question, language, timings))
             return
         passages = order_by_article(self.pack(found))
+        if missing_question_numbers(question, passages):
+            timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+            yield Event("done", self._abstain(question, language, timings))
+            return
         messages = self._prompts.answer_messages(question, language, passages)
         stats = GenerationStats()
         rewriter = MarkerRewriter(valid=len(passages))
@@ -214,7 +241,7 @@ class AnswerService:
             return
         order = list(rewriter.order)
         final = attach_missing_citations(shown.replace(NOT_FOUND, ""), passages, order)
-        final, order = drop_unsupported_numbers(final, passages, order)
+        final, order = drop_unsupported_numbers(final, passages, order, question)
         final = tidy_spacing(final)
         final = fix_attributions(final, {i: passages[n - 1].outlet for i, n in enumerate(order, start=1)})
         timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)

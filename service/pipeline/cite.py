@@ -10,6 +10,7 @@ marker (``"[1"``), so every emitted token is final.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ingest.chunking import split_sentences
@@ -135,27 +136,56 @@ def _fold(text: str) -> str:
     return " ".join(words[1:] if len(words) > 1 and words[0] in ("il", "la", "lo", "the") else words)
 
 
-# Numbers as written in news prose: "4.4", "3,75", "20:10", "5.000", "2024".
-_NUMBER = re.compile(r"\d+(?:[.,:]\d+)*")
+# Numbers as written in news prose: "4.4", "3,75", "20:10", "5.000", "2024", "45 mila", "5mila".
+_NUMBER = re.compile(
+    r"(?P<num>\d+(?:[.,:]\d+)*)\s*(?P<scale>mila|mille|thousand|milion[ie]|millions?|miliard[io]|billions?)?",
+    re.IGNORECASE,
+)
+
+
+def _scale(word: str) -> int:
+    w = word.casefold()
+    if w.startswith("miliard") or w.startswith("billion"):
+        return 10**9
+    if w.startswith("milion") or w.startswith("million"):
+        return 10**6
+    return 10**3
 
 
 def number_keys(text: str) -> set[str]:
-    """Separator-free digit strings of the numbers in ``text`` that are worth checking.
+    """Comparable keys of the numbers in ``text`` that are worth checking.
 
-    "4,4" and "4.4" give the same key; one-digit numbers are skipped (they are often
-    written out as words in the passages: "nove", "two").
+    The key is the separator-free digit string, so "4,4" and "4.4", "5.000" and "5,000"
+    agree whatever the locale; a number with a scale word also gets its expanded value,
+    so "45 mila" matches "45,000" and "15 milioni" matches "15 million". One-digit
+    numbers are skipped (passages often spell them out: "nove", "two").
     """
     keys = set()
     for m in _NUMBER.finditer(text):
-        digits = re.sub(r"\D", "", m.group(0))
-        if len(digits) >= 2:
-            keys.add(digits.lstrip("0") or "0")
+        raw = m.group("num")
+        digits = re.sub(r"\D", "", raw)
+        if len(digits) < 2 and not m.group("scale"):
+            continue
+        keys.add(digits.lstrip("0") or "0")
+        if m.group("scale"):
+            decimal = re.fullmatch(r"(\d+)[.,](\d{1,2})", raw)  # "1,5 miliardi"
+            value = float(f"{decimal.group(1)}.{decimal.group(2)}") if decimal else float(digits)
+            keys.add(str(round(value * _scale(m.group("scale")))))
     return keys
 
 
-def unsupported_numbers(sentence: str, evidence: str) -> set[str]:
-    """Numbers of ``sentence`` that ``evidence`` does not contain (as separator-free digits)."""
-    return number_keys(sentence) - number_keys(evidence)
+def unsupported_numbers(sentence: str, evidence: str, allowed: Iterable[str] = ()) -> set[str]:
+    """Numbers of ``sentence`` found neither in ``evidence`` nor in ``allowed`` keys.
+
+    A number is supported when any of its keys is (a bare "45,000" against "45 mila").
+    """
+    known = number_keys(evidence) | set(allowed)
+    missing = set()
+    for m in _NUMBER.finditer(sentence):
+        keys = number_keys(m.group(0))
+        if keys and not keys & known:
+            missing.add(m.group(0).strip())
+    return missing
 
 
 def renumber(text: str, order: list[int]) -> tuple[str, list[int]]:
