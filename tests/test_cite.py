@@ -130,6 +130,19 @@ def test_sentences_with_invented_numbers_are_dropped_and_markers_renumbered():
     assert order == [1]
 
 
+def test_an_unsupported_aside_is_cut_not_the_whole_sentence():
+    passages = [_passage("Offida.info", "La vittima è Corey Comperatore, ex capo dei vigili del fuoco.")]
+    kept, order = drop_unsupported_numbers(
+        "Secondo Offida.info [1], la vittima era Corey Comperatore, 50 anni, ex capo dei vigili del fuoco.",
+        passages,
+        [1],
+    )
+    assert kept == "Secondo Offida.info [1], la vittima era Corey Comperatore, ex capo dei vigili del fuoco."
+    assert order == [1]
+    kept, _ = drop_unsupported_numbers("Secondo Offida.info [1], nato il 14 settembre 1955.", passages, [1])
+    assert kept == ""
+
+
 def test_digits_of_outlet_names_are_not_figures():
     passages = [
         _passage("RTL 102.5", "Navalny sarebbe morto per una trombosi."),

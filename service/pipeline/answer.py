@@ -104,23 +104,36 @@ def missing_question_numbers(question: str, passages: list[Passage]) -> set[str]
 def drop_unsupported_numbers(
     text: str, passages: list[Passage], order: list[int], question: str = ""
 ) -> tuple[str, list[int]]:
-    """Remove cited sentences with numbers that their cited passages do not contain.
+    """Remove claims with numbers that their cited passages do not contain.
 
     A figure or date the model cannot point to is the commonest invention of a small
-    model; the service drops that sentence rather than publish it under an outlet's
-    name. The evidence of a sentence is the text, title and date of the passages it
-    cites; numbers that the question itself contains, and digits inside outlet names
-    ("RTL 102.5"), are not claims. Returns the kept text, renumbered, and its order.
+    model; the service removes it rather than publish it under an outlet's name. An
+    unsupported aside between commas ("Comperatore, 50 anni, ex pompiere") is cut
+    from its sentence; a sentence whose main clause carries the number is dropped.
+    The evidence of a sentence is the text, title and date of the passages it cites;
+    numbers the question itself contains, and digits inside outlet names ("RTL
+    102.5"), are not claims. Returns the kept text, renumbered, and its order.
     """
     allowed = number_keys(question)
     kept = []
     for sentence in split_sentences(text):
         cited = [order[k - 1] for k in markers_in(sentence) if 1 <= k <= len(order)]
         if cited:
-            claim = _without_outlets(re.sub(r"\[\d+\]", " ", sentence), passages)
             evidence = " ".join(_evidence(passages[n - 1]) for n in cited)
-            if unsupported_numbers(claim, evidence, allowed):
-                continue
+
+            def unsupported(part: str, evidence: str = evidence) -> bool:
+                claim = _without_outlets(re.sub(r"\[\d+\]", " ", part), passages)
+                return bool(unsupported_numbers(claim, evidence, allowed))
+
+            if unsupported(sentence):
+                clauses = re.split(r"(?<=\D),\s+", sentence)
+                last = len(clauses) - 1  # only asides between commas can go; the ends carry the claim
+                trimmed = [
+                    c for i, c in enumerate(clauses) if i in (0, last) or markers_in(c) or not unsupported(c)
+                ]
+                sentence = ", ".join(trimmed)
+                if len(trimmed) == len(clauses) or unsupported(sentence):
+                    continue
         kept.append(sentence)
     return renumber(" ".join(kept), order)
 
