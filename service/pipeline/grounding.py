@@ -1,0 +1,108 @@
+"""Grounding checks between an answer and its passages: attach, verify, drop.
+
+The model's markers are a claim; these functions decide what the service stands
+behind. A sentence without a marker gets the passage that clearly supports it, a
+number that no cited passage contains is removed with its claim, and a question
+whose figures no passage contains is not answered at all.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ingest.chunking import split_sentences
+from service.pipeline.cite import markers_in, number_keys, overlap, renumber, unsupported_numbers
+from service.pipeline.retrieve import Passage
+
+# A sentence without a marker gets the passage it overlaps most, when at least this
+# share of its content words comes from that passage.
+ATTACH_OVERLAP = 0.6
+
+
+def _evidence(p: Passage) -> str:
+    return f"{p.title} {p.published or ''} {p.text}"
+
+
+def _without_outlets(text: str, passages: list[Passage]) -> str:
+    """``text`` minus outlet names: the digits of "RTL 102.5" or "Palermo 24h" are not figures."""
+    for outlet in sorted({p.outlet for p in passages}, key=len, reverse=True):
+        text = text.replace(outlet, " ")
+    return text
+
+
+def missing_question_numbers(question: str, passages: list[Passage]) -> set[str]:
+    """Numbers (years, figures) of the question that no passage contains.
+
+    "The earthquake of March 2025" over passages that only know 2024: the articles do
+    not cover what the question presupposes, so there is nothing to answer from.
+    """
+    return unsupported_numbers(_without_outlets(question, passages), " ".join(_evidence(p) for p in passages))
+
+
+def drop_unsupported_numbers(
+    text: str, passages: list[Passage], order: list[int], question: str = ""
+) -> tuple[str, list[int]]:
+    """Remove claims with numbers that their cited passages do not contain.
+
+    A figure or date the model cannot point to is the commonest invention of a small
+    model; the service removes it rather than publish it under an outlet's name. An
+    unsupported aside between commas ("Comperatore, 50 anni, ex pompiere") is cut
+    from its sentence; a sentence whose main clause carries the number is dropped.
+    The evidence of a sentence is the text, title and date of the passages it cites;
+    numbers the question itself contains, and digits inside outlet names ("RTL
+    102.5"), are not claims. Returns the kept text, renumbered, and its order.
+    """
+    allowed = number_keys(question)
+    kept = []
+    for sentence in split_sentences(text):
+        cited = [order[k - 1] for k in markers_in(sentence) if 1 <= k <= len(order)]
+        if cited:
+            evidence = " ".join(_evidence(passages[n - 1]) for n in cited)
+
+            def unsupported(part: str, evidence: str = evidence) -> bool:
+                claim = _without_outlets(re.sub(r"\[\d+\]", " ", part), passages)
+                return bool(unsupported_numbers(claim, evidence, allowed))
+
+            if unsupported(sentence):
+                clauses = re.split(r"(?<=\D),\s+", sentence)
+                last = len(clauses) - 1  # only asides between commas can go; the ends carry the claim
+                trimmed = [
+                    c for i, c in enumerate(clauses) if i in (0, last) or markers_in(c) or not unsupported(c)
+                ]
+                sentence = ", ".join(trimmed)
+                if len(trimmed) == len(clauses) or unsupported(sentence):
+                    continue
+        kept.append(sentence)
+    return renumber(" ".join(kept), order)
+
+
+def _outlet_mentioned(sentence: str, outlet: str) -> bool:
+    return bool(outlet) and re.search(rf"(?i)(?<!\w){re.escape(outlet)}(?!\w)", sentence) is not None
+
+
+def attach_missing_citations(text: str, passages: list[Passage], order: list[int]) -> str:
+    """Give each sentence without a marker the passage that clearly supports it.
+
+    A sentence that names an outlet gets that outlet's passage (the one it overlaps
+    most); otherwise the passage it overlaps most, if the overlap is large. ``order``
+    (original passage numbers in citation order) is extended in place.
+    """
+    out = []
+    for sentence in split_sentences(text):
+        if markers_in(sentence) or len(sentence.split()) < 3:
+            out.append(sentence)
+            continue
+        named = [i for i, p in enumerate(passages, 1) if _outlet_mentioned(sentence, p.outlet)]
+        pool = named or list(range(1, len(passages) + 1))
+        best = max(pool, key=lambda i: overlap(sentence, passages[i - 1].text))
+        if not named and overlap(sentence, passages[best - 1].text) < ATTACH_OVERLAP:
+            out.append(sentence)
+            continue
+        if best not in order:
+            order.append(best)
+        marker = f"[{order.index(best) + 1}]"
+        m = re.search(r"[.!?…]+[»\"”’]?$", sentence)
+        out.append(
+            sentence[: m.start()] + f" {marker}" + sentence[m.start() :] if m else f"{sentence} {marker}"
+        )
+    return " ".join(out)
