@@ -112,6 +112,13 @@ class RetrievalSettings(BaseSettings):
 
     top_k: int = Field(6, ge=1, le=50, description="Passages handed to the LLM.")
     candidates: int = Field(24, ge=1, le=200, description="Candidates fetched before de-duplication.")
+    article_focus: int = Field(
+        3,
+        ge=0,
+        le=20,
+        description="Answers prefer passages from the articles of this many best passages before "
+        "passages of other articles (0: plain ranking).",
+    )
     passage_token_budget: int = Field(
         900, ge=100, description="Upper bound of prompt tokens spent on passages (keeps TTFT bounded)."
     )

@@ -110,7 +110,7 @@ class AnswerService:
         t0 = time.perf_counter()
         language = detect_language(question)
         rs = self._settings.retrieval
-        found = self._retriever.search(question, top_k or rs.top_k, rs.candidates)
+        found = self._retriever.search(question, top_k or rs.top_k, rs.candidates, focus=rs.article_focus)
         timings = {"retrieval_ms": round((time.perf_counter() - t0) * 1000, 1)}
         if not found or max(p.dense_score for p in found) < rs.min_score:
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
