@@ -1,0 +1,34 @@
+"""Pure logic of passage selection: duplicate collapsing and article focus."""
+
+from __future__ import annotations
+
+from service.pipeline.retrieve import Passage, collapse_duplicates, focus_on_top_articles
+
+
+def _p(article: str, outlet: str, text: str) -> Passage:
+    return Passage(
+        f"{article}:{text[:8]}", article, outlet, article.upper(), text, None, None, 1.0, 0.8, [article]
+    )
+
+
+def test_focus_keeps_the_top_articles_first_in_rank_order():
+    ranked = [
+        _p("a", "X", "uno"),
+        _p("a", "Y", "due"),
+        _p("b", "Z", "tre"),
+        _p("c", "W", "quattro"),
+        _p("a", "V", "cinque"),
+        _p("b", "U", "sei"),
+    ]
+    focused = focus_on_top_articles(ranked, 2)
+    # the two best passages are both from "a": its third passage moves up
+    assert [p.text for p in focused] == ["uno", "due", "cinque", "tre", "quattro", "sei"]
+    focused = focus_on_top_articles(ranked, 3)
+    assert [p.text for p in focused] == ["uno", "due", "tre", "cinque", "sei", "quattro"]
+    assert focus_on_top_articles(ranked, 0) == ranked
+
+
+def test_same_outlet_copies_collapse_and_keep_every_article():
+    text = "Il portavoce del Cremlino Dmitry Peskov ha smentito la notizia del Wall Street Journal."
+    merged = collapse_duplicates([_p("a", "ANSA", text), _p("b", "ANSA", text), _p("b", "Rai", text)])
+    assert [(p.outlet, p.article_ids) for p in merged] == [("ANSA", ["a", "b"]), ("Rai", ["b"])]
