@@ -69,14 +69,16 @@ def summarise(scores: Sequence[QuestionScore]) -> dict[str, Any]:
     """Aggregate figures over a run.
 
     * ``must_mention_share``: answerable questions whose answer contains every term.
-    * ``outlet_precision`` / ``outlet_recall``: micro-averaged over answerable questions,
-      distinct cited outlets against ``gold_outlets`` (an abstention cites nothing).
+    * ``outlet_precision``: micro-averaged over all questions, distinct cited outlets
+      against ``gold_outlets``; an outlet cited for an unanswerable question counts as
+      wrong. ``outlet_recall``: micro-averaged over answerable questions (an abstention
+      cites nothing).
     * ``abstention_accuracy``: unanswerable questions that abstained;
       ``false_abstention_rate``: answerable questions that abstained.
     """
     answerable = [s for s in scores if s.answerable]
     unanswerable = [s for s in scores if not s.answerable]
-    cited = sum(len(s.cited) for s in answerable)
+    cited = sum(len(s.cited) for s in scores)
     gold = sum(len(s.gold) for s in answerable)
     tp = sum(s.true_positive for s in answerable)
     by_kind: dict[str, dict[str, Any]] = {}
