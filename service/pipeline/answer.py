@@ -68,11 +68,17 @@ class Event:
 
 
 def order_by_article(passages: list[Passage]) -> list[Passage]:
-    """Group passages of the same article together (articles in rank order), number them 1..n."""
+    """Group passages by article (articles in rank order), each in reading order; number them 1..n.
+
+    Reading order gives the model each story as its outlets told it, lede first; a
+    small model leans on the first passage it reads, and an aggregator page's first
+    paragraph states the main fact far more often than the paragraph that merely
+    scores best against a short question.
+    """
     groups: dict[str, list[Passage]] = {}
     for p in passages:
         groups.setdefault(p.title, []).append(p)
-    ordered = [p for ps in groups.values() for p in ps]
+    ordered = [p for ps in groups.values() for p in sorted(ps, key=lambda p: p.position)]
     for i, p in enumerate(ordered, start=1):
         p.number = i
     return ordered

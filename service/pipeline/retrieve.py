@@ -31,6 +31,7 @@ class Passage:
     dense_score: float  # cosine similarity of the query and the chunk
     article_ids: list[str] = field(default_factory=list)
     number: int = 0  # its number in the prompt, set when the prompt is built
+    position: int = 0  # its place in the article (reading order)
 
     @classmethod
     def from_point(cls, p: StoredPoint, query: np.ndarray) -> Passage:
@@ -44,6 +45,7 @@ class Passage:
             text=str(pl.get("text", "")),
             url=pl.get("url"),
             published=pl.get("published"),
+            position=int(pl.get("position") or 0),
             score=p.score,
             dense_score=dense,
             article_ids=[str(pl.get("article_id", ""))],
