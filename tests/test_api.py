@@ -19,16 +19,7 @@ REPORT_DENIAL = DENIERS
 @pytest.mark.parametrize(
     ("question", "language"),
     [
-        pytest.param(
-            "Who denied the contacts?",
-            "en",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="known gap: over all 15 dev pages the English question ranks a passage without "
-                "the denial first and Qwen 1.5B answers 'the Kremlin' from it; needs better "
-                "cross-lingual ranking and citation support checks (issues 3, 4)",
-            ),
-        ),
+        ("Who denied the contacts?", "en"),
         ("Chi ha smentito i contatti?", "it"),
     ],
 )
