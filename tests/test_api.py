@@ -12,8 +12,6 @@ from tests.conftest import check_citation_invariants
 pytestmark = pytest.mark.e2e
 
 DENIERS = {"Il Messaggero Veneto", "WIRED Italia"}
-# Outlets of the seed story whose passages report the denial (Peskov / the Kremlin).
-REPORT_DENIAL = DENIERS
 
 
 @pytest.mark.parametrize(
