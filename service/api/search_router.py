@@ -12,7 +12,8 @@ router = APIRouter(prefix="/v1", tags=["search"])
 @router.post("/search", response_model=SearchOut, responses={422: {"model": ErrorOut}})
 def search(body: SearchIn, request: Request) -> SearchOut:
     """Hybrid (dense + lexical) search with duplicate collapsing."""
-    passages = request.app.state.retriever.search(body.query, body.top_k, candidates=max(24, body.top_k * 3))
+    candidates = max(request.app.state.settings.retrieval.candidates, body.top_k * 3)
+    passages = request.app.state.retriever.search(body.query, body.top_k, candidates=candidates)
     return SearchOut(
         results=[
             SearchHit(

@@ -194,6 +194,5 @@ def renumber(text: str, order: list[int]) -> tuple[str, list[int]]:
     ``order`` maps the current marker k to passage ``order[k-1]``; the result's list
     does the same for the new numbers.
     """
-    rw = MarkerRewriter(valid=len(order))
-    out = rw.feed(text) + rw.flush()
-    return out, [order[k - 1] for k in rw.order]
+    out, used = rewrite_markers(text, valid=len(order))
+    return out, [order[k - 1] for k in used]
