@@ -9,9 +9,10 @@ STAMP := $(VENV)/.fonti-installed
 # instructions (AMX) and the binary dies with SIGILL.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
 SAMPLE ?= data/sample
+DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models run serve test test-all lint clean
+.PHONY: install models run serve test test-all eval lint clean
 
 install: $(STAMP) models
 
@@ -42,6 +43,11 @@ test: install
 
 test-all: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The dev questions against a freshly started local service; the report lands in
+# var/eval/dev (ignored by git).
+eval: install
+	$(FONTI) eval $(DEV)/questions.jsonl --articles $(DEV)/articles --out var/eval/dev $(EVAL_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check service ingest tests

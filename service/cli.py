@@ -1,4 +1,4 @@
-"""The ``fonti`` command: serve, ingest, ask, prepare-models."""
+"""The ``fonti`` command: serve, ingest, ask, eval, prepare-models."""
 
 from __future__ import annotations
 
@@ -160,6 +160,12 @@ def cmd_prepare_models(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from service.evaluation.command import run_eval
+
+    return run_eval(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``fonti`` command."""
     parser = argparse.ArgumentParser(prog="fonti", description=__doc__)
@@ -183,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--url", default=None, help="ask a running service")
     p.add_argument("--json", action="store_true", help="print the JSON response")
     p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="score a question set against a Fonti deployment, write a report")
+    from service.evaluation.command import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("prepare-models", help="assemble and verify the default GGUF")
     p.set_defaults(func=cmd_prepare_models)
