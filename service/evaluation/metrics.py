@@ -180,13 +180,17 @@ def summarise(scores: Sequence[QuestionScore]) -> dict[str, Any]:
     }
 
 
-HEADLINE = (
+# Shares in 0..1 (the bars of report.png), then the other overall figures.
+RATE_METRICS = (
     "answer_correct",
     "citation_precision",
     "citation_recall",
     "abstention_accuracy",
     "false_abstention_rate",
     "retrieval_outlet_recall_at_k",
+)
+HEADLINE = (
+    *RATE_METRICS,
     "retrieval_article_hit_at_k",
     "latency_total_ms_p50",
     "latency_total_ms_p95",

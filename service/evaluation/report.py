@@ -6,16 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from service.evaluation.metrics import HEADLINE
-
-RATES = (
-    "answer_correct",
-    "citation_precision",
-    "citation_recall",
-    "abstention_accuracy",
-    "false_abstention_rate",
-    "retrieval_outlet_recall_at_k",
-)
+from service.evaluation.metrics import HEADLINE, RATE_METRICS
 
 
 def _fmt(value: Any) -> str:
@@ -102,8 +93,8 @@ def plot(path: Path, summary: dict[str, Any]) -> None:
     for ax, key, title in ((axes[0], "by_language", "by language"), (axes[1], "by_kind", "by kind")):
         groups = summary[key]
         names = list(groups)
-        width = 0.8 / len(RATES)
-        for i, metric in enumerate(RATES):
+        width = 0.8 / len(RATE_METRICS)
+        for i, metric in enumerate(RATE_METRICS):
             values = [groups[g].get(metric) or 0.0 for g in names]
             ax.bar([x + i * width for x in range(len(names))], values, width, label=metric)
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(names))], names, rotation=20)
