@@ -53,6 +53,10 @@ class ArticleInput:
     published: str | None = None
     topic: str | None = None
 
+    def as_request(self) -> dict[str, str]:
+        """The item of a ``POST /v1/articles`` body (unset fields left out)."""
+        return {k: v for k, v in vars(self).items() if v is not None}
+
 
 def clean_text(raw: str) -> str:
     """Normalise Unicode (NFC), line endings and invisible characters."""

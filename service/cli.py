@@ -62,7 +62,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
         for start in range(0, len(items), 50):
             batch = items[start : start + 50]
-            body = {"articles": [{k: v for k, v in vars(inp).items() if v is not None} for _, inp in batch]}
+            body = {"articles": [inp.as_request() for _, inp in batch]}
             r = httpx.post(url + "/v1/articles", json=body, timeout=600)
             if r.status_code != 200:
                 return _fail(f"{url} answered {r.status_code}: {r.text[:500]}")

@@ -162,7 +162,7 @@ def local_service(articles: Path) -> Iterator[str]:
                 time.sleep(0.2)
             root = articles if articles.is_dir() else None
             items = [read_article(f, root) for f in iter_files([articles])]
-            body = {"articles": [{k: v for k, v in vars(a).items() if v is not None} for a in items]}
+            body = {"articles": [a.as_request() for a in items]}
             r = httpx.post(url + "/v1/articles", json=body, timeout=3600)
             r.raise_for_status()
             yield url

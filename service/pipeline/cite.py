@@ -121,9 +121,7 @@ def fix_attributions(text: str, outlets: dict[int, str]) -> str:
 
     def repl(m: re.Match[str]) -> str:
         outlet = outlets.get(int(m.group("n")))
-        if not outlet or _fold(m.group("name")).removeprefix("il ").removeprefix("la ") == _fold(
-            outlet
-        ).removeprefix("il ").removeprefix("la "):
+        if not outlet or _fold(m.group("name")) == _fold(outlet):
             return m.group(0)
         return f"{m.group('lead')}{outlet} {m.group('marker')}"
 
