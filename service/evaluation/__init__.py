@@ -1,1 +1,1 @@
-"""Scoring answers against a question set (must_mention, outlet precision/recall, abstention)."""
+"""``fonti eval``: metrics, the runner over the HTTP API, and the report files."""
