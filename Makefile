@@ -12,7 +12,7 @@ SAMPLE ?= data/sample
 DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models run serve test test-all eval lint clean
+.PHONY: install models run serve test test-all eval bench-ingest lint clean
 
 install: $(STAMP) models
 
@@ -49,9 +49,13 @@ test-all: install
 eval: install
 	$(FONTI) eval $(DEV)/questions.jsonl --articles $(DEV)/articles --out var/eval/dev $(EVAL_ARGS)
 
+# Ingest throughput: whole pipeline vs the raw embedder on the same generated chunks.
+bench-ingest: install
+	$(PY) scripts/bench_ingest.py $(BENCH_ARGS)
+
 lint: install
-	$(VENV)/bin/ruff check service ingest tests
-	$(VENV)/bin/ruff format --check service ingest tests
+	$(VENV)/bin/ruff check service ingest tests scripts
+	$(VENV)/bin/ruff format --check service ingest tests scripts
 	$(VENV)/bin/mypy
 
 clean:

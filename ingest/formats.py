@@ -220,6 +220,8 @@ def parse_plain(inp: ArticleInput, article_id: str) -> Article:
     if not title and _is_heading(blocks[0][1]):
         title = blocks[0][1]
         blocks = blocks[1:]
+    elif title and blocks[0][1].casefold() == _collapse(title).casefold():
+        blocks = blocks[1:]  # the body repeats the title as its first line
     if not title:
         raise ArticleFormatError("the article has no title line and no title field", line=blocks[0][0])
     paragraphs = [Paragraph(text=b, outlet=inp.outlet) for _, b in blocks]

@@ -1,31 +1,44 @@
 """The ingest service: parse → chunk → embed (dense + lexical) → store, idempotently.
 
-An article whose stored chunks already carry its content hash is skipped without
-re-embedding. A changed article is written first and its stale chunks deleted after,
-so a crash in between leaves at worst extra chunks that the next run removes; it
-never loses the article.
+Articles are taken in groups: one store query tells which are unchanged (skipped without
+re-embedding), the chunks of the others are embedded and upserted in batches that span
+articles, and only then are an article's stale chunks (another content hash) deleted.
+A crash at any point leaves at worst a partly written new version next to the old one;
+the next run sees the hashes do not match and writes the article again, so nothing is
+lost and nothing stays duplicated. Parsing runs in a thread ahead of embedding.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ingest.chunking import chunk_article, dense_text, lexical_text
 from ingest.formats import ArticleInput, clean_text, parse_article
 from ingest.model import Article, ArticleFormatError, Chunk
+from ingest.readers import ReadError
 from service.backends.embedder import Embedder
 from service.backends.lexical import passage_vector
 from service.backends.vector_store import StorePoint, VectorStore
+
+Status = Literal["ingested", "replaced", "skipped"]
+# Articles looked up in the store with one query, and chunks upserted per call.
+GROUP_ARTICLES = 32
+_DONE = object()
 
 
 @dataclass
 class ArticleOutcome:
     id: str
     chunks: int
-    status: str  # "ingested" | "skipped"
+    status: Status
     outlets: list[str]
+    source: str = ""
     warnings: list[str] = field(default_factory=list)
 
 
@@ -40,18 +53,34 @@ class IngestError:
 class IngestReport:
     articles: list[ArticleOutcome] = field(default_factory=list)
     errors: list[IngestError] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def _count(self, status: Status) -> int:
+        return sum(a.status == status for a in self.articles)
 
     @property
     def ingested(self) -> int:
-        return sum(a.status == "ingested" for a in self.articles)
+        return self._count("ingested")
+
+    @property
+    def replaced(self) -> int:
+        return self._count("replaced")
 
     @property
     def skipped(self) -> int:
-        return sum(a.status == "skipped" for a in self.articles)
+        return self._count("skipped")
 
     @property
     def chunks(self) -> int:
-        return sum(a.chunks for a in self.articles if a.status == "ingested")
+        """Chunks embedded and written in this run."""
+        return sum(a.chunks for a in self.articles if a.status != "skipped")
+
+    def summary(self) -> str:
+        """The one-line summary printed at the end of a run."""
+        return (
+            f"{self.ingested} ingested, {self.replaced} replaced, {self.skipped} skipped, "
+            f"{len(self.errors)} failed; {self.chunks} chunks in {self.seconds:.1f} s"
+        )
 
 
 def article_id_for(inp: ArticleInput) -> str:
@@ -66,6 +95,17 @@ def article_id_for(inp: ArticleInput) -> str:
     return "sha256:" + h.hexdigest()[:32]
 
 
+@dataclass
+class _Parsed:
+    source: str
+    article: Article
+    chunks: list[Chunk]
+    digest: str
+
+
+Progress = Callable[[ArticleOutcome | IngestError], None]
+
+
 class IngestService:
     """Writes articles into the vector store through the embedder."""
 
@@ -73,51 +113,140 @@ class IngestService:
         self._embedder = embedder
         self._store = store
         self._batch = batch_size
+        # One writer at a time: two requests carrying the same article must not interleave
+        # their upsert and stale-chunk deletion.
+        self._write_lock = threading.Lock()
 
     def parse(self, inp: ArticleInput) -> Article:
         """Parse one input (raises :class:`ArticleFormatError`)."""
         return parse_article(inp, article_id_for(inp))
 
-    def _points(self, chunks: list[Chunk]) -> list[StorePoint]:
-        points: list[StorePoint] = []
-        for start in range(0, len(chunks), self._batch):
-            batch = chunks[start : start + self._batch]
-            vectors = self._embedder.embed_passages([dense_text(c) for c in batch])
-            points.extend(
-                StorePoint(
-                    id=c.point_id, payload=c.payload(), dense=v, sparse=passage_vector(lexical_text(c))
-                )
-                for c, v in zip(batch, vectors, strict=True)
-            )
-        return points
-
-    def store_article(self, article: Article) -> ArticleOutcome:
-        """Write one parsed article unless the store already holds exactly this content."""
-        chunks = chunk_article(article)
-        digest = article.content_hash()
-        total, same = self._store.article_counts(article.id, digest)
-        outcome = ArticleOutcome(
-            id=article.id,
-            chunks=len(chunks),
-            status="skipped",
-            outlets=article.outlets,
-            warnings=article.warnings,
-        )
-        if total == same == len(chunks):
-            return outcome
-        self._store.upsert(self._points(chunks))
-        self._store.delete_article(article.id, keep_hash=digest)
-        outcome.status = "ingested"
-        return outcome
-
-    def ingest(self, items: Iterable[tuple[str, ArticleInput]]) -> IngestReport:
-        """Ingest ``(source label, input)`` pairs; bad articles are reported, the rest stored."""
-        report = IngestReport()
+    def _parse_all(
+        self, items: Iterable[tuple[str, ArticleInput | ReadError]]
+    ) -> Iterator[_Parsed | IngestError]:
         for source, inp in items:
+            if isinstance(inp, ReadError):
+                yield IngestError(source=source, error=inp.message)
+                continue
             try:
                 article = self.parse(inp)
             except ArticleFormatError as exc:
-                report.errors.append(IngestError(source=source, error=str(exc), id=inp.id))
+                yield IngestError(source=source, error=str(exc), id=inp.id)
                 continue
-            report.articles.append(self.store_article(article))
+            yield _Parsed(source, article, chunk_article(article), article.content_hash())
+
+    def _embed(self, chunks: list[Chunk]) -> Iterator[list[StorePoint]]:
+        for start in range(0, len(chunks), self._batch):
+            batch = chunks[start : start + self._batch]
+            vectors = self._embedder.embed_passages([dense_text(c) for c in batch])
+            yield [
+                StorePoint(c.point_id, c.payload(), dense=v, sparse=passage_vector(lexical_text(c)))
+                for c, v in zip(batch, vectors, strict=True)
+            ]
+
+    def _write_group(self, group: list[_Parsed], report: IngestReport, progress: Progress | None) -> None:
+        states = self._store.article_states([p.article.id for p in group])
+        todo: list[tuple[_Parsed, ArticleOutcome]] = []
+        for p in group:
+            state = states.get(p.article.id, {})
+            if state == {p.digest: len(p.chunks)}:
+                status: Status = "skipped"
+            else:
+                status = "replaced" if any(h != p.digest for h in state) else "ingested"
+            outcome = ArticleOutcome(
+                id=p.article.id,
+                chunks=len(p.chunks),
+                status=status,
+                outlets=p.article.outlets,
+                source=p.source,
+                warnings=p.article.warnings,
+            )
+            if status == "skipped":
+                report.articles.append(outcome)
+                if progress:
+                    progress(outcome)
+            else:
+                todo.append((p, outcome))
+        chunks = [c for p, _ in todo for c in p.chunks]
+        for points in self._embed(chunks):
+            self._store.upsert(points)
+        for p, outcome in todo:
+            if outcome.status == "replaced":
+                self._store.delete_article(p.article.id, keep_hash=p.digest)
+            report.articles.append(outcome)
+            if progress:
+                progress(outcome)
+
+    def ingest(
+        self, items: Iterable[tuple[str, ArticleInput | ReadError]], progress: Progress | None = None
+    ) -> IngestReport:
+        """Ingest ``(source label, input)`` pairs; bad ones are reported, the rest stored.
+
+        ``progress`` is called once per article (outcome or error) as it completes.
+        """
+        started = time.perf_counter()
+        report = IngestReport()
+        parsed: queue.Queue[object] = queue.Queue(maxsize=4 * GROUP_ARTICLES)
+        failure: list[BaseException] = []
+        stop = threading.Event()
+
+        def put(entry: object) -> bool:
+            while not stop.is_set():
+                try:
+                    parsed.put(entry, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:
+            try:
+                for entry in self._parse_all(items):
+                    if not put(entry):
+                        return
+            except BaseException as exc:  # re-raised in the caller's thread
+                failure.append(exc)
+            finally:
+                put(_DONE)
+
+        threading.Thread(target=produce, name="fonti-parse", daemon=True).start()
+        try:
+            self._consume(parsed, report, progress)
+        finally:
+            stop.set()
+        if failure:
+            raise failure[0]
+        report.seconds = time.perf_counter() - started
         return report
+
+    def _consume(self, parsed: queue.Queue[object], report: IngestReport, progress: Progress | None) -> None:
+        with self._write_lock:
+            group: list[_Parsed] = []
+            while True:
+                entry = parsed.get()
+                if entry is _DONE:
+                    break
+                if isinstance(entry, IngestError):
+                    report.errors.append(entry)
+                    if progress:
+                        progress(entry)
+                    continue
+                assert isinstance(entry, _Parsed)
+                # The same id twice in a group would be checked against a stale state.
+                if any(g.article.id == entry.article.id for g in group):
+                    self._write_group(group, report, progress)
+                    group = []
+                group.append(entry)
+                if len(group) >= GROUP_ARTICLES or sum(len(g.chunks) for g in group) >= 4 * self._batch:
+                    self._write_group(group, report, progress)
+                    group = []
+            if group:
+                self._write_group(group, report, progress)
+
+    def delete(self, article_id: str) -> int:
+        """Remove an article; returns how many chunks it had (0: it was not stored)."""
+        with self._write_lock:
+            chunks = sum(self._store.article_states([article_id]).get(article_id, {}).values())
+            if chunks:
+                self._store.delete_article(article_id)
+            return chunks

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from service.api import articles_router, ask_router, health_router, search_router
 from service.api.errors import install_error_handlers
+from service.owner import remove_owner
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             components.close()
+            remove_owner(getattr(app.state, "owner_file", None))
 
     app = FastAPI(
         title="Fonti",

@@ -6,8 +6,6 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from service.settings import Settings
@@ -18,87 +16,6 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def _service_url(settings: Settings, url: str | None) -> str | None:
-    """The running service to talk to: ``--url``, else one answering on the configured port."""
-    if url:
-        return url.rstrip("/")
-    import httpx
-
-    candidate = f"http://{settings.server.host}:{settings.server.port}"
-    try:
-        r = httpx.get(candidate + "/healthz", timeout=1.0)
-        if r.status_code == 200 and r.json().get("service") == "fonti":
-            return candidate
-    except (httpx.HTTPError, ValueError):
-        pass
-    return None
-
-
-def _collect(paths: list[str], glob: str, fmt: str, outlet: str | None) -> Iterator[tuple[str, Any]]:
-    from dataclasses import replace
-
-    from ingest.files import iter_files, read_article
-
-    for raw in paths:
-        root = Path(raw)
-        for f in iter_files([root], glob):
-            inp = read_article(f, root if root.is_dir() else None, fmt)  # type: ignore[arg-type]
-            yield str(f), replace(inp, outlet=outlet) if outlet else inp
-
-
-def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from ingest.files import SourceError
-
-    try:
-        items = list(_collect(args.paths, args.glob, args.format, args.outlet))
-    except SourceError as exc:
-        return _fail(str(exc))
-    if not items:
-        return _fail("no article files found in " + ", ".join(args.paths))
-    url = _service_url(settings, args.url)
-    errors = 0
-    if url:
-        import httpx
-
-        for start in range(0, len(items), 50):
-            batch = items[start : start + 50]
-            body = {"articles": [inp.as_request() for _, inp in batch]}
-            r = httpx.post(url + "/v1/articles", json=body, timeout=600)
-            if r.status_code != 200:
-                return _fail(f"{url} answered {r.status_code}: {r.text[:500]}")
-            out = r.json()
-            for a in out["articles"]:
-                print(f"{a['status']:9} {a['id']}  ({a['chunks']} chunks, {len(a['outlets'])} outlets)")
-            for e in out["errors"]:
-                errors += 1
-                print(f"fonti: {batch[e['index']][0]}: {e['error']}", file=sys.stderr)
-        return 1 if errors else 0
-    from ingest.pipeline import IngestService
-    from service.backends.embedder import build_embedder
-    from service.backends.vector_store import StoreError, build_store
-
-    embedder = build_embedder(settings.embed)
-    try:
-        store = build_store(settings.store, embedder.dim, embedder.name)
-    except StoreError as exc:
-        return _fail(str(exc))
-    try:
-        report = IngestService(embedder, store, settings.embed.batch_size).ingest(items)
-        for a in report.articles:
-            print(f"{a.status:9} {a.id}  ({a.chunks} chunks, {len(a.outlets)} outlets)")
-            for w in a.warnings:
-                print(f"fonti: {a.id}: {w}", file=sys.stderr)
-        for e in report.errors:
-            print(f"fonti: {e.source}: {e.error}", file=sys.stderr)
-        print(
-            f"{report.ingested} ingested, {report.skipped} unchanged, {len(report.errors)} failed; "
-            f"{store.count()} chunks in the store"
-        )
-        return 1 if report.errors else 0
-    finally:
-        store.close()
-
-
 def _print_answer(ans: dict[str, Any]) -> None:
     print(ans["answer"])
     for c in ans["citations"]:
@@ -107,7 +24,9 @@ def _print_answer(ans: dict[str, Any]) -> None:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    url = _service_url(settings, args.url)
+    from service.owner import find_service
+
+    url = find_service(settings, args.url)
     if url:
         import httpx
 
@@ -142,10 +61,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from service.app import create_app
+    from service.owner import remove_owner, write_owner
 
     host = args.host or settings.server.host
     port = args.port or settings.server.port
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    app = create_app(settings)
+    # Removed by the app's shutdown: uvicorn re-raises SIGTERM after it, so no code here
+    # would run after uvicorn.run returns.
+    app.state.owner_file = write_owner(settings, host, port)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        remove_owner(app.state.owner_file)
     return 0
 
 
@@ -176,13 +103,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None, help="port (FONTI_PORT, default 8000)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("ingest", help="ingest article files or folders")
-    p.add_argument("paths", nargs="+", help="files or folders (recursive)")
-    p.add_argument("--glob", default="*", help="file pattern inside folders (default: all .txt/.md)")
-    p.add_argument("--format", default="auto", choices=["auto", "aggregator", "plain"])
-    p.add_argument("--outlet", default=None, help="outlet of plain articles (files without (Outlet) markers)")
-    p.add_argument("--url", default=None, help="send to a running service instead of opening the store")
+    from ingest.command import add_ingest_arguments, cmd_delete, cmd_ingest, cmd_list
+
+    p = sub.add_parser("ingest", help="ingest article files, folders or a JSON Lines feed")
+    add_ingest_arguments(p)
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("list", help="list stored articles")
+    p.add_argument("--limit", type=int, default=50, help="articles per page (default 50)")
+    p.add_argument("--offset", default=None, help="page offset printed by the previous page")
+    p.add_argument("--all", action="store_true", help="every page")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--url", default=None, help="ask this running service instead of opening the store")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("delete", help="delete stored articles by id")
+    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("--url", default=None, help="use this running service instead of opening the store")
+    p.set_defaults(func=cmd_delete)
 
     p = sub.add_parser("ask", help="answer a question with citations")
     p.add_argument("question")

@@ -39,7 +39,7 @@ def sample_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     store = tmp_path_factory.mktemp("cli") / "store"
     r = run(["ingest", str(SAMPLE)], store)
     assert r.returncode == 0, r.stderr
-    assert "3 ingested" in r.stdout
+    assert "3 ingested, 0 replaced, 0 skipped, 0 failed; 19 chunks" in r.stdout
     return store
 
 
@@ -47,7 +47,7 @@ def test_ingest_twice_is_idempotent(sample_store: Path):
     before = stored(sample_store)
     r = run(["ingest", str(SAMPLE)], sample_store)
     assert r.returncode == 0, r.stderr
-    assert "0 ingested, 3 unchanged" in r.stdout
+    assert "0 ingested, 0 replaced, 3 skipped, 0 failed; 0 chunks" in r.stdout
     assert stored(sample_store) == before
 
 

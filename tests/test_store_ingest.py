@@ -70,8 +70,10 @@ def test_changed_article_replaces_its_chunks_without_orphans(store, embedder):
     service.ingest([("a", ArticleInput(text=PAGE, id="ponte"))])
     service.ingest([("b", ArticleInput(text=PAGE.replace("Rossi", "Bianchi"), id="other"))])
     changed = PAGE.replace("due milioni", "tre milioni")
+    before = store.count()
     report = service.ingest([("a", ArticleInput(text=changed, id="ponte"))])
-    assert report.ingested == 1
+    assert (report.ingested, report.replaced, report.skipped) == (0, 1, 0)
+    assert store.count() == before == 4
     texts = [p.payload["text"] for p in store.iter_points() if p.payload["article_id"] == "ponte"]
     assert len(texts) == 2
     assert any("tre milioni" in t for t in texts) and not any("due milioni" in t for t in texts)

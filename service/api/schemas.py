@@ -31,23 +31,60 @@ class ArticlesIn(_Strict):
 class ArticleResult(BaseModel):
     id: str
     chunks: int
-    status: Literal["ingested", "skipped"]
+    status: Literal["ingested", "replaced", "skipped"] = Field(
+        ..., description="ingested: new; replaced: its old chunks were replaced; skipped: unchanged."
+    )
     outlets: list[str]
+    source: str = Field("", description="Where it came from: request index, file name, file:line.")
     warnings: list[str] = []
 
 
 class ArticleErrorOut(BaseModel):
-    index: int = Field(..., description="Position of the article in the request.")
+    index: int | None = Field(None, description="Position of the article in a JSON request.")
+    source: str | None = Field(None, description="Uploaded file (and line of a JSON Lines feed).")
     id: str | None = None
     error: str
 
 
 class IngestOut(BaseModel):
     ingested: int
+    replaced: int
     skipped: int
-    chunks: int
+    failed: int
+    chunks: int = Field(..., description="Chunks embedded and written by this request.")
+    seconds: float
     articles: list[ArticleResult]
     errors: list[ArticleErrorOut]
+
+
+class ArticleSummaryOut(BaseModel):
+    id: str
+    title: str
+    outlets: list[str]
+    chunks: int
+    url: str | None = None
+    published: str | None = None
+    topic: str | None = None
+
+
+class ArticleListOut(BaseModel):
+    articles: list[ArticleSummaryOut]
+    next_offset: str | None = Field(None, description="Pass as `offset` for the next page; null at the end.")
+
+
+class ParagraphOut(BaseModel):
+    position: int
+    outlet: str
+    text: str
+
+
+class ArticleDetailOut(ArticleSummaryOut):
+    paragraphs: list[ParagraphOut]
+
+
+class DeletedOut(BaseModel):
+    id: str
+    deleted_chunks: int
 
 
 class SearchIn(_Strict):

@@ -28,7 +28,7 @@ _STOP = frozenset(
     quando se si sono su sua sue suo suoi tra fra un una uno e è era erano essere stato stata sia
     the of and to in on at by for with from is are was were be been it its that this which who whom
     what how when where why an as or not did does do has have had according
-    """.split()  # noqa: SIM905
+    """.split()
 )
 
 

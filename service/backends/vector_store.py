@@ -65,6 +65,18 @@ class VectorStore(Protocol):
         """(points of the article, points of the article with that hash)."""
         ...
 
+    def article_states(self, article_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """For each stored article among ``article_ids``: its chunk count by content hash."""
+        ...
+
+    def article_heads(self, limit: int, offset: str | None = None) -> tuple[list[StoredPoint], str | None]:
+        """One page of first chunks (position 0), one per article, and the next page's offset."""
+        ...
+
+    def article_points(self, article_ids: Sequence[str]) -> list[StoredPoint]:
+        """Every chunk of the given articles (payload only)."""
+        ...
+
     def hybrid_search(
         self, dense: np.ndarray, sparse: SparseVec, limit: int, where: dict[str, Any] | None = None
     ) -> list[StoredPoint]:
@@ -262,6 +274,47 @@ class QdrantStore:
                 yield StoredPoint(id=str(p.id), payload=dict(p.payload or {}))
             if offset is None:
                 return
+
+    def _scroll(self, flt: Any, fields: list[str] | bool) -> Iterator[Any]:
+        """Every point matching ``flt``, page by page."""
+        offset = None
+        while True:
+            with self._lock:
+                points, offset = self._client.scroll(
+                    self._collection, scroll_filter=flt, limit=256, offset=offset, with_payload=fields
+                )
+            yield from points
+            if offset is None:
+                return
+
+    def article_states(self, article_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        states: dict[str, dict[str, int]] = {}
+        if not article_ids:
+            return states
+        flt = self._filter({"article_id": list(dict.fromkeys(article_ids))})
+        for p in self._scroll(flt, ["article_id", "article_hash"]):
+            payload = p.payload or {}
+            by_hash = states.setdefault(str(payload.get("article_id")), {})
+            digest = str(payload.get("article_hash"))
+            by_hash[digest] = by_hash.get(digest, 0) + 1
+        return states
+
+    @_locked
+    def article_heads(self, limit: int, offset: str | None = None) -> tuple[list[StoredPoint], str | None]:
+        from qdrant_client import models
+
+        flt = models.Filter(must=[models.FieldCondition(key="position", match=models.MatchValue(value=0))])
+        points, next_offset = self._client.scroll(
+            self._collection, scroll_filter=flt, limit=limit, offset=offset, with_payload=True
+        )
+        heads = [StoredPoint(id=str(p.id), payload=dict(p.payload or {})) for p in points]
+        return heads, (str(next_offset) if next_offset is not None else None)
+
+    def article_points(self, article_ids: Sequence[str]) -> list[StoredPoint]:
+        if not article_ids:
+            return []
+        flt = self._filter({"article_id": list(dict.fromkeys(article_ids))})
+        return [StoredPoint(id=str(p.id), payload=dict(p.payload or {})) for p in self._scroll(flt, True)]
 
     @_locked
     def count(self) -> int:

@@ -142,7 +142,8 @@ def local_service(articles: Path) -> Iterator[str]:
     """A fresh Fonti on a loopback port with ``articles`` ingested; yields its base URL."""
     import uvicorn
 
-    from ingest.files import iter_files, read_article
+    from ingest.files import iter_sources
+    from ingest.readers import ReadError
     from service.app import create_app
     from service.settings import Settings, StoreSettings
 
@@ -160,8 +161,11 @@ def local_service(articles: Path) -> Iterator[str]:
                 if not thread.is_alive():
                     raise RuntimeError("the local service did not start (see the log above)")
                 time.sleep(0.2)
-            root = articles if articles.is_dir() else None
-            items = [read_article(f, root) for f in iter_files([articles])]
+            items = []
+            for label, item in iter_sources([str(articles)]):
+                if isinstance(item, ReadError):
+                    raise RuntimeError(f"{label}: {item.message}")
+                items.append(item)
             body = {"articles": [a.as_request() for a in items]}
             r = httpx.post(url + "/v1/articles", json=body, timeout=3600)
             r.raise_for_status()
