@@ -125,12 +125,21 @@ class CitationOut(BaseModel):
     score: float
 
 
+class SentenceOut(BaseModel):
+    text: str = Field(..., description="One sentence of `answer`, markers included.")
+    citations: list[int] = Field(..., description="Citation ids its markers name.")
+    unsupported: bool = Field(..., description="No cited passage supports it (shown, but flagged).")
+
+
 class AskOut(BaseModel):
     question: str
     answer: str
     language: str
     abstained: bool
     citations: list[CitationOut]
+    sentences: list[SentenceOut] = Field(
+        ..., description="The answer sentence by sentence with its citations; empty when abstained."
+    )
     timings: dict[str, float]
 
 

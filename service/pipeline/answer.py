@@ -29,6 +29,7 @@ from service.pipeline.grounding import (
 from service.pipeline.language import detect_language
 from service.pipeline.prompts import PromptLibrary
 from service.pipeline.retrieve import Passage, Retriever
+from service.pipeline.support import SupportChecker
 from service.settings import Settings
 
 NOT_FOUND = "NOT_FOUND"
@@ -47,6 +48,15 @@ class Citation:
 
 
 @dataclass
+class Sentence:
+    """One sentence of the answer with the citation ids it carries (``unsupported``: none backs it)."""
+
+    text: str
+    citations: list[int]
+    unsupported: bool
+
+
+@dataclass
 class Answer:
     answer: str
     language: str
@@ -54,6 +64,7 @@ class Answer:
     citations: list[Citation]
     timings: dict[str, float]
     question: str = ""
+    sentences: list[Sentence] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,6 +102,7 @@ class AnswerService:
         self, retriever: Retriever, generator: Generator, prompts: PromptLibrary, settings: Settings
     ):
         self._retriever = retriever
+        self._checker = SupportChecker(retriever.embedder)
         self._generator = generator
         self._prompts = prompts
         self._settings = settings
@@ -169,15 +181,17 @@ class AnswerService:
         order = list(rewriter.order)
         final = attach_missing_citations(shown.replace(NOT_FOUND, ""), passages, order)
         final, order = drop_unsupported_numbers(final, passages, order, question)
-        final = tidy_spacing(final)
-        final = fix_attributions(final, {i: passages[n - 1].outlet for i, n in enumerate(order, start=1)})
+        final, order, checks = self._checker.verify(tidy_spacing(final), passages, order)
+        outlets = {i: passages[n - 1].outlet for i, n in enumerate(order, start=1)}
+        sentences = [Sentence(fix_attributions(c.text, outlets), c.citations, c.unsupported) for c in checks]
+        final = " ".join(s.text for s in sentences)
         timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-        if not order:
-            # Nothing in the answer can be tied to a passage: say so rather than print it uncited.
+        if not order or all(s.unsupported or not s.citations for s in sentences):
+            # Nothing in the answer is backed by a passage: say so rather than print it.
             yield Event("done", self._abstain(question, language, timings))
             return
         citations = [self._citation(i, passages[n - 1], final) for i, n in enumerate(order, start=1)]
-        yield Event("done", Answer(final, language, False, citations, timings, question))
+        yield Event("done", Answer(final, language, False, citations, timings, question, sentences))
 
     def _citation(self, number: int, p: Passage, answer_text: str) -> Citation:
         claim = " ".join(s for s in split_sentences(answer_text) if f"[{number}]" in s) or answer_text

@@ -32,6 +32,7 @@ class Passage:
     article_ids: list[str] = field(default_factory=list)
     number: int = 0  # its number in the prompt, set when the prompt is built
     position: int = 0  # its place in the article (reading order)
+    vector: np.ndarray | None = field(default=None, repr=False)  # stored dense vector
 
     @classmethod
     def from_point(cls, p: StoredPoint, query: np.ndarray) -> Passage:
@@ -49,6 +50,7 @@ class Passage:
             score=p.score,
             dense_score=dense,
             article_ids=[str(pl.get("article_id", ""))],
+            vector=p.dense,
         )
 
 
@@ -92,6 +94,11 @@ class Retriever:
     def __init__(self, embedder: Embedder, store: VectorStore):
         self._embedder = embedder
         self._store = store
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder queries go through (shared with the support checks)."""
+        return self._embedder
 
     def search(
         self,
