@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.api import articles_router, ask_router, health_router, search_router
+from service.api import articles_router, ask_router, health_router, openai_router, search_router
 from service.api.errors import install_error_handlers
 from service.owner import remove_owner
 from service.settings import Settings
@@ -90,6 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for module in (health_router, articles_router, search_router, ask_router):
+    for module in (health_router, articles_router, search_router, ask_router, openai_router):
         app.include_router(module.router)
     return app

@@ -27,8 +27,16 @@ def passage(n: int, outlet: str, text: str, title: str = "Alluvione in Emilia-Ro
 
 PASSAGES = [
     passage(1, "Il Tempo", "Nella notte l'acqua ha invaso di nuovo strade e abitazioni a Cesena e Forlì."),
-    passage(2, "ANSA", "Il ministro Musumeci ha detto che gli sfollati sono almeno cinquemila e che i danni sono ingenti."),
-    passage(3, "Borderline24", "Il conto delle vittime è di nove. I comuni colpiti sono 41, gli sfollati circa 20 mila."),
+    passage(
+        2,
+        "ANSA",
+        "Il ministro Musumeci ha detto che gli sfollati sono almeno cinquemila e che i danni sono ingenti.",
+    ),
+    passage(
+        3,
+        "Borderline24",
+        "Il conto delle vittime è di nove. I comuni colpiti sono 41, gli sfollati circa 20 mila.",
+    ),
 ]
 
 
@@ -47,7 +55,10 @@ def test_citation_moves_to_the_passage_that_states_the_claim(checker: SupportChe
     text = "Secondo Il Tempo [1], il ministro Musumeci ha detto che gli sfollati sono almeno cinquemila."
     final, order, checks = checker.verify(text, PASSAGES, [1])
     assert order == [2]
-    assert final == "Secondo Il Tempo [1], il ministro Musumeci ha detto che gli sfollati sono almeno cinquemila."
+    assert (
+        final
+        == "Secondo Il Tempo [1], il ministro Musumeci ha detto che gli sfollati sono almeno cinquemila."
+    )
     assert checks[0].citations == [1] and not checks[0].unsupported
 
 
@@ -67,8 +78,10 @@ def test_uncited_sentence_gets_the_passage_that_clearly_supports_it(checker: Sup
 
 
 def test_sentence_no_passage_supports_is_flagged_not_hidden(checker: SupportChecker):
-    text = "Secondo ANSA [1], ha gli sfollati. La finale di Sanremo è stata vinta da Angelina Mango con La noia."
-    final, order, checks = checker.verify(text, PASSAGES, [2])
+    text = (
+        "Secondo ANSA [1], ha gli sfollati. La finale di Sanremo è stata vinta da Angelina Mango con La noia."
+    )
+    final, _, checks = checker.verify(text, PASSAGES, [2])
     assert len(checks) == 2
     sanremo = checks[1]
     assert sanremo.text.startswith("La finale di Sanremo")

@@ -141,6 +141,9 @@ class AskOut(BaseModel):
         ..., description="The answer sentence by sentence with its citations; empty when abstained."
     )
     timings: dict[str, float]
+    standalone_question: str | None = Field(
+        None, description="The follow-up rewritten to stand alone (when history was given)."
+    )
 
 
 class ErrorOut(BaseModel):

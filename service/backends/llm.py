@@ -38,9 +38,18 @@ class Generator(Protocol):
     name: str
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int, stats: GenerationStats | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        stats: GenerationStats | None = None,
+        slot: str = "answer",
     ) -> Iterator[str]:
-        """Yield text deltas; the caller may stop iterating early to cancel."""
+        """Yield text deltas; the caller may stop iterating early to cancel.
+
+        ``slot`` names a prompt cache: calls with different fixed system prompts (answers,
+        follow-up rewriting) use different slots so neither evicts the other's prefix.
+        """
         ...
 
     def count_tokens(self, text: str) -> int:
@@ -59,7 +68,7 @@ class LlamaCppGenerator:
     def __init__(self, settings: LLMSettings, model_path: Path):
         offline_env()
         try:
-            from llama_cpp import Llama
+            import llama_cpp  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise RuntimeError(
                 "the llama_cpp backend needs llama-cpp-python; run `make install` (it builds it with "
@@ -67,31 +76,50 @@ class LlamaCppGenerator:
                 '-DLLAVA_BUILD=OFF")'
             ) from exc
         self._settings = settings
-        self._llm = Llama(
-            model_path=str(model_path),
-            n_ctx=settings.n_ctx,
-            n_threads=settings.n_threads,
-            n_threads_batch=settings.n_threads_batch,
-            n_batch=settings.n_batch,
-            n_gpu_layers=settings.n_gpu_layers,
-            seed=settings.seed,
+        self._model_path = model_path
+        self._llm = self._load(settings.n_ctx)
+        # Extra contexts on the same mmap'd weights, one per prompt-cache slot.
+        self._slots: dict[str, Any] = {"answer": self._llm}
+        self.name = model_path.name
+        self.lock = threading.Lock()
+
+    def _load(self, n_ctx: int) -> Any:
+        from llama_cpp import Llama
+
+        s = self._settings
+        return Llama(
+            model_path=str(self._model_path),
+            n_ctx=n_ctx,
+            n_threads=s.n_threads,
+            n_threads_batch=s.n_threads_batch,
+            n_batch=s.n_batch,
+            n_gpu_layers=s.n_gpu_layers,
+            seed=s.seed,
             use_mmap=True,
             verbose=False,
         )
-        self.name = model_path.name
-        self.lock = threading.Lock()
+
+    def _context(self, slot: str) -> Any:
+        if slot not in self._slots:
+            self._slots[slot] = self._load(min(self._settings.n_ctx, 2048))
+        return self._slots[slot]
 
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int, stats: GenerationStats | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int,
+        stats: GenerationStats | None = None,
+        slot: str = "answer",
     ) -> Iterator[str]:
         stats = stats if stats is not None else GenerationStats()
         with self.lock:
             start = time.perf_counter()
-            chunks = self._llm.create_chat_completion(
-                messages=list(messages),  # type: ignore[arg-type]
+            chunks = self._context(slot).create_chat_completion(
+                messages=list(messages),
                 max_tokens=max_tokens,
                 temperature=self._settings.temperature,
                 seed=self._settings.seed,
@@ -100,7 +128,7 @@ class LlamaCppGenerator:
             n = 0
             try:
                 for chunk in chunks:
-                    choice: Any = chunk["choices"][0]  # type: ignore[index]
+                    choice: Any = chunk["choices"][0]
                     delta = choice["delta"].get("content")
                     if not isinstance(delta, str) or not delta:
                         continue

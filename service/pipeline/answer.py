@@ -9,7 +9,7 @@ answer survives grounding (every claim needs a passage that states it).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ from service.pipeline.cite import (
     fix_attributions,
     tidy_spacing,
 )
+from service.pipeline.followup import Turn, standalone_question
 from service.pipeline.grounding import (
     attach_missing_citations,
     drop_unsupported_numbers,
@@ -65,6 +66,7 @@ class Answer:
     timings: dict[str, float]
     question: str = ""
     sentences: list[Sentence] = field(default_factory=list)
+    standalone_question: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,13 +125,34 @@ class AnswerService:
     def _abstain(self, question: str, language: str, timings: dict[str, float]) -> Answer:
         return Answer(self._prompts.abstention(language), language, True, [], timings, question)
 
-    def stream(self, question: str, top_k: int | None = None) -> Iterator[Event]:
-        """Yield ``token`` and ``citation`` events, then one ``done`` event with the :class:`Answer`."""
+    def stream(
+        self, question: str, top_k: int | None = None, history: Sequence[Turn] | None = None
+    ) -> Iterator[Event]:
+        """Yield ``token`` and ``citation`` events, then one ``done`` event with the :class:`Answer`.
+
+        With ``history`` (previous turns), the question is first rewritten to stand alone;
+        retrieval and the prompt use the rewrite, the answer keeps the user's language.
+        """
         t0 = time.perf_counter()
         language = detect_language(question)
+        asked = question
+        timings: dict[str, float] = {}
+        if history:
+            question = standalone_question(self._generator, self._prompts, question, history)
+            timings["rewrite_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        for event in self._answer(question, language, top_k, timings, t0):
+            if event.kind == "done":
+                event.data.question = asked
+                event.data.standalone_question = question if question != asked else None
+            yield event
+
+    def _answer(
+        self, question: str, language: str, top_k: int | None, timings: dict[str, float], t0: float
+    ) -> Iterator[Event]:
         rs = self._settings.retrieval
+        t1 = time.perf_counter()
         found = self._retriever.search(question, top_k or rs.top_k, rs.candidates, focus=rs.article_focus)
-        timings = {"retrieval_ms": round((time.perf_counter() - t0) * 1000, 1)}
+        timings["retrieval_ms"] = round((time.perf_counter() - t1) * 1000, 1)
         if not found or max(p.dense_score for p in found) < rs.min_score:
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             yield Event("done", self._abstain(question, language, timings))
@@ -206,9 +229,9 @@ class AnswerService:
             article_ids=list(p.article_ids),
         )
 
-    def ask(self, question: str, top_k: int | None = None) -> Answer:
+    def ask(self, question: str, top_k: int | None = None, history: Sequence[Turn] | None = None) -> Answer:
         """Non-streaming form of :meth:`stream`."""
-        for event in self.stream(question, top_k):
+        for event in self.stream(question, top_k, history):
             if event.kind == "done":
                 return event.data
         raise RuntimeError("answer stream ended without a result")

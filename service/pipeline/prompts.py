@@ -40,6 +40,12 @@ class PromptLibrary:
         )
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user.strip()}]
 
+    def condense_messages(self, question: str, history: Sequence[Any]) -> list[ChatMessage]:
+        """The follow-up rewriting prompt: fixed instructions, then the conversation and question."""
+        system = self._env.get_template("condense_system.j2").render().strip()
+        user = self._env.get_template("condense_user.j2").render(history=history, question=question)
+        return [{"role": "system", "content": system}, {"role": "user", "content": user.strip()}]
+
     def abstention(self, language: str) -> str:
         """The short sentence that says the articles do not answer, in ``language``."""
         return self._env.get_template("abstain.j2").render(language=language).strip()

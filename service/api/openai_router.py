@@ -1,0 +1,170 @@
+"""OpenAI-compatible chat API: ``POST /v1/chat/completions`` and ``GET /v1/models``.
+
+Existing OpenAI clients work unchanged: the last user message is the question, earlier
+user/assistant messages are the history (the follow-up is rewritten to stand alone),
+and the answer carries ``[n]`` markers in its text plus a ``citations`` field (also on
+the final stream chunk, with ``sentences`` and ``abstained``). Client ``system``
+messages are ignored: Fonti's instructions are fixed, so a client cannot turn off
+grounding. Sampling options are accepted for compatibility; the service's settings
+decide them, so answers stay reproducible.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.errors import ApiError
+from service.api.schemas import CitationOut, ErrorOut, SentenceOut
+from service.pipeline.followup import Turn
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+MODEL_ID = "fonti"
+
+
+class ChatMessageIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class ChatCompletionIn(BaseModel):
+    # OpenAI clients send many optional fields (temperature, n, user …): accepted, not used.
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(MODEL_ID, description="Any value; Fonti serves one model.")
+    messages: list[ChatMessageIn] = Field(..., min_length=1)
+    stream: bool = False
+
+
+class _Message(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str
+
+
+class _Choice(BaseModel):
+    index: int = 0
+    message: _Message
+    finish_reason: Literal["stop"] = "stop"
+
+
+class ChatCompletionOut(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[_Choice]
+    usage: dict[str, int]
+    citations: list[CitationOut]
+    sentences: list[SentenceOut]
+    abstained: bool
+    standalone_question: str | None = None
+
+
+def _text(content: str | list[dict[str, Any]] | None) -> str:
+    if isinstance(content, list):  # content parts: keep the text ones
+        return " ".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
+    return content or ""
+
+
+def _conversation(body: ChatCompletionIn, request: Request) -> tuple[str, list[Turn]]:
+    turns = [m for m in body.messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1].role != "user":
+        raise ApiError(422, "messages: the last user/assistant message must be from the user (the question)")
+    question = _text(turns[-1].content).strip()
+    limits = request.app.state.settings.server
+    if not question:
+        raise ApiError(422, "messages: the last user message is empty")
+    if len(question) > limits.max_question_chars:
+        raise ApiError(
+            422,
+            f"messages: the question has {len(question)} characters, the limit is "
+            f"{limits.max_question_chars} (FONTI_MAX_QUESTION_CHARS)",
+        )
+    history = [Turn(m.role, _text(m.content)) for m in turns[:-1]]  # type: ignore[arg-type]
+    return question, history
+
+
+@router.get("/models")
+def list_models() -> dict[str, Any]:
+    """The one model Fonti serves (OpenAI format)."""
+    return {
+        "object": "list",
+        "data": [{"id": MODEL_ID, "object": "model", "created": 0, "owned_by": "fonti"}],
+    }
+
+
+def _chunk(
+    cid: str, created: int, model: str, delta: dict[str, Any], extra: dict[str, Any] | None = None
+) -> str:
+    body = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": "stop" if extra is not None else None}],
+        **(extra or {}),
+    }
+    return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+
+def _stream(events: Iterator[Any], cid: str, created: int, model: str) -> Iterator[str]:
+    try:
+        yield _chunk(cid, created, model, {"role": "assistant", "content": ""})
+        for ev in events:
+            if ev.kind == "token":
+                yield _chunk(cid, created, model, {"content": ev.data})
+            elif ev.kind == "done":
+                ans = ev.data.to_dict()
+                extra = {
+                    k: ans[k]
+                    for k in ("citations", "sentences", "abstained", "answer", "standalone_question")
+                }
+                yield _chunk(cid, created, model, {}, extra)
+        yield "data: [DONE]\n\n"
+    except Exception as exc:  # the status line is sent already: report in-band
+        yield f"data: {json.dumps({'error': {'message': f'{type(exc).__name__}: {exc}'}})}\n\n"
+    finally:
+        close = getattr(events, "close", None)
+        if close:
+            close()  # stops generation when the client went away
+
+
+@router.post(
+    "/chat/completions",
+    response_model=ChatCompletionOut,
+    responses={422: {"model": ErrorOut}, 200: {"content": {"text/event-stream": {}}}},
+)
+def chat_completions(body: ChatCompletionIn, request: Request) -> Any:
+    """Answer the last user message from the stored articles, OpenAI style, with citations."""
+    question, history = _conversation(body, request)
+    service = request.app.state.answers
+    cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    if body.stream:
+        return StreamingResponse(
+            _stream(service.stream(question, None, history), cid, created, body.model),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    ans = service.ask(question, None, history)
+    tokens = int(ans.timings.get("completion_tokens", 0))
+    return ChatCompletionOut(
+        id=cid,
+        created=created,
+        model=body.model,
+        choices=[_Choice(message=_Message(content=ans.answer))],
+        usage={"prompt_tokens": 0, "completion_tokens": tokens, "total_tokens": tokens},
+        citations=[CitationOut(**asdict(c)) for c in ans.citations],
+        sentences=[SentenceOut(**asdict(s)) for s in ans.sentences],
+        abstained=ans.abstained,
+        standalone_question=ans.standalone_question,
+    )
