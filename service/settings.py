@@ -110,6 +110,11 @@ class RetrievalSettings(BaseSettings):
 
     model_config = _config("FONTI_RETRIEVAL_")
 
+    mode: Literal["hybrid", "dense"] = Field(
+        "hybrid",
+        description="'hybrid': dense + lexical (BM25) lists fused by reciprocal rank; 'dense': the "
+        "dense list alone (for comparisons).",
+    )
     top_k: int = Field(6, ge=1, le=50, description="Passages handed to the LLM.")
     candidates: int = Field(24, ge=1, le=200, description="Candidates fetched before de-duplication.")
     article_focus: int = Field(

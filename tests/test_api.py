@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import check_citation_invariants
+from tests.conftest import DEV_DATA, check_citation_invariants
 
 pytestmark = pytest.mark.e2e
 
@@ -65,6 +65,34 @@ def test_streaming_gives_same_final_answer(dev_client):
     assert timing_free(done) == timing_free(plain)
     if not done["abstained"]:
         assert "token" in kinds
+
+
+def dev_question(qid: str) -> dict:
+    for line in (DEV_DATA / "questions.jsonl").read_text("utf-8").splitlines():
+        q = json.loads(line)
+        if q["id"] == qid:
+            return q
+    raise KeyError(qid)
+
+
+def test_unanswerable_dev_question_abstains_in_its_language(dev_client):
+    q = dev_question("dev-043")  # who interviewed Musk: on topic, but no article says it
+    assert q["kind"] == "unanswerable"
+    body = dev_client.post("/v1/ask", json={"question": q["question"]}).json()
+    assert body["abstained"] is True and body["citations"] == [] and body["sentences"] == []
+    assert body["language"] == "it" and "articoli" in body["answer"]
+
+
+def test_conflict_dev_question_cites_both_sides(dev_client):
+    q = dev_question("dev-035")  # 45,000 vs 80,000 people in St Peter's Square
+    assert q["kind"] == "conflict"
+    body = dev_client.post("/v1/ask", json={"question": q["question"]}).json()
+    check_citation_invariants(body)
+    assert {c["outlet"] for c in body["citations"]} >= set(q["gold_outlets"])
+    for c in body["citations"]:
+        assert re.search(r"45|80", c["quote"]), c
+    assert re.search(r"45", body["answer"]) and re.search(r"80", body["answer"])
+    assert [s["text"] for s in body["sentences"]] and not any(s["unsupported"] for s in body["sentences"])
 
 
 def test_unanswerable_off_topic_question_abstains(dev_client):

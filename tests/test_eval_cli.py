@@ -77,3 +77,50 @@ def test_eval_against_a_local_service_writes_the_report_and_gates(tmp_path: Path
     report = (out / "report.md").read_text("utf-8")
     assert "## By kind" in report and "dev-001" in report
     assert (out / "report.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.e2e
+def test_retrieval_only_meets_the_recall_targets_per_language(tmp_path: Path):
+    questions = DEV_DATA / "questions.jsonl"
+    if not questions.is_file():
+        pytest.skip(f"no dev questions at {questions}")
+    out = tmp_path / "retrieval"
+    r = run([str(questions), "--articles", str(DEV_ARTICLES), "--retrieval-only", "--out", str(out)])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "outlet_recall_at_10" in r.stdout and "lang=it" in r.stdout and "kind=conflict" in r.stdout
+    summary = json.loads((out / "retrieval.json").read_text("utf-8"))
+    assert summary["overall"]["questions"] == 39  # the answerable ones
+    for lang in ("en", "it"):
+        figures = summary["by_language"][lang]
+        assert figures["outlet_recall_at_10"] >= 0.9, figures
+        assert figures["article_hit_at_5"] >= 0.95, figures
+        assert 0 < figures["mrr"] <= 1
+
+
+def test_retrieval_scores_of_one_question():
+    from service.evaluation.retrieval import score_hits
+
+    q = {
+        "id": "x",
+        "lang": "en",
+        "kind": "who",
+        "gold_outlets": ["ANSA", "Il Post"],
+        "gold_articles": ["b.txt"],
+    }
+    hits = (
+        [
+            {"outlet": "AGI", "article_id": "a.txt", "article_ids": ["a.txt", "b.txt"]},
+            {"outlet": "ansa", "article_id": "a.txt"},
+        ]
+        + [{"outlet": f"O{i}", "article_id": "c.txt"} for i in range(8)]
+        + [{"outlet": "Il Post", "article_id": "b.txt"}]
+    )
+    s = score_hits(q, hits)
+    assert s is not None
+    assert (s["outlet_recall_at_5"], s["outlet_recall_at_10"], s["article_hit_at_5"], s["mrr"]) == (
+        0.5,
+        0.5,
+        1.0,
+        0.5,
+    )
+    assert score_hits({"id": "u", "kind": "unanswerable", "gold_outlets": []}, hits) is None

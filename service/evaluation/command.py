@@ -37,6 +37,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, help="only the first N questions")
     p.add_argument("--k", type=int, default=5, help="hits of /v1/search scored for retrieval (default 5)")
     p.add_argument("--compare", type=Path, default=None, help="an older summary.json: print the deltas")
+    p.add_argument(
+        "--retrieval-only",
+        action="store_true",
+        help="only /v1/search: gold-outlet recall@5/@10, article hit@5, MRR (no answers generated)",
+    )
     for flag, (metric, bound) in THRESHOLDS.items():
         word = "below" if bound == "min" else "above"
         p.add_argument(
@@ -81,6 +86,12 @@ def run_eval(args: argparse.Namespace) -> int:
     scores, rows = [], []
     interrupted = False
     started = time.strftime("%Y-%m-%d %H:%M:%S")
+    if args.retrieval_only:
+        from service.evaluation.retrieval import run_retrieval
+
+        with service as url, httpx.Client(base_url=url.rstrip("/"), timeout=600) as client:
+            run_retrieval(client, questions, args.out)
+        return 0
     with service as url, httpx.Client(base_url=url.rstrip("/"), timeout=600) as client:
         bar = tqdm(total=len(questions), unit="q", desc="eval")
 

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from service.backends.embedder import Embedder
-from service.backends.lexical import query_vector, tokens
+from service.backends.lexical import SparseVec, query_vector, tokens
 from service.backends.vector_store import StoredPoint, VectorStore
 
 # Two chunks from the same outlet whose words overlap this much are one passage
@@ -91,9 +91,10 @@ def focus_on_top_articles(passages: list[Passage], focus: int) -> list[Passage]:
 class Retriever:
     """Finds passages for a query in the vector store."""
 
-    def __init__(self, embedder: Embedder, store: VectorStore):
+    def __init__(self, embedder: Embedder, store: VectorStore, mode: str = "hybrid"):
         self._embedder = embedder
         self._store = store
+        self._mode = mode
 
     @property
     def embedder(self) -> Embedder:
@@ -114,6 +115,8 @@ class Retriever:
         (:func:`focus_on_top_articles`); 0 keeps the plain ranking.
         """
         qvec = self._embedder.embed_query(query)
-        points = self._store.hybrid_search(qvec, query_vector(query), max(top_k, candidates or 0), where)
+        # "dense" leaves the lexical list out of the fusion (for comparisons).
+        sparse = query_vector(query) if self._mode == "hybrid" else SparseVec([], [])
+        points = self._store.hybrid_search(qvec, sparse, max(top_k, candidates or 0), where)
         passages = collapse_duplicates([Passage.from_point(p, qvec) for p in points])
         return focus_on_top_articles(passages, focus)[:top_k]
