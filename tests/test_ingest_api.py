@@ -204,3 +204,78 @@ def test_delete_removes_every_chunk_and_only_those(client: TestClient):
         "results"
     ]
     assert all(h["article_id"] != "https://news.example/treni" for h in hits)
+
+
+FILTER_ARTICLES = [
+    {
+        "id": "flt-1",
+        "title": "Porto di Genova",
+        "outlet": "Il Secolo XIX",
+        "topic": "Economia",
+        "published": "2024-02-10",
+        "format": "plain",
+        "text": "Il porto di Genova chiude il bilancio con un traffico record di container.",
+    },
+    {
+        "id": "flt-2",
+        "title": "Porto di Genova, i sindacati",
+        "outlet": "ANSA",
+        "topic": "Lavoro",
+        "published": "2024-05-31",
+        "format": "plain",
+        "text": "I sindacati del porto di Genova annunciano uno sciopero per il rinnovo del contratto.",
+    },
+    {
+        "id": "flt-3",
+        "title": "Porto di Genova, il traffico",
+        "outlet": "AGI",
+        "topic": "Economia",
+        "published": "2024-07-01",
+        "format": "plain",
+        "text": "Nel porto di Genova il traffico di container cresce per il terzo mese di fila.",
+    },
+]
+
+
+def search_ids(client: TestClient, filters: dict) -> set[str]:
+    r = client.post(
+        "/v1/search", json={"query": "porto di Genova container", "top_k": 10, "filters": filters}
+    )
+    assert r.status_code == 200, r.text
+    return {h["article_id"] for h in r.json()["results"]} & {"flt-1", "flt-2", "flt-3"}
+
+
+def test_search_filters(client: TestClient):
+    assert client.post("/v1/articles", json={"articles": FILTER_ARTICLES}).json()["ingested"] == 3
+    assert search_ids(client, {}) == {"flt-1", "flt-2", "flt-3"}
+    assert search_ids(client, {"outlets": ["ANSA", "AGI"]}) == {"flt-2", "flt-3"}
+    assert search_ids(client, {"exclude_outlets": ["ANSA"]}) == {"flt-1", "flt-3"}
+    assert search_ids(client, {"topics": ["Economia"]}) == {"flt-1", "flt-3"}
+    assert search_ids(client, {"article_ids": ["flt-2"]}) == {"flt-2"}
+    # Date bounds are inclusive days: an article of 31 May is in "to 2024-05-31".
+    assert search_ids(client, {"published_from": "2024-02-11", "published_to": "2024-05-31"}) == {"flt-2"}
+    assert search_ids(client, {"published_from": "2024-06-01"}) == {"flt-3"}
+    assert search_ids(client, {"topics": ["Economia"], "exclude_outlets": ["AGI"]}) == {"flt-1"}
+
+
+def test_bad_filters_are_422_naming_the_key(client: TestClient):
+    r = client.post("/v1/search", json={"query": "porto", "filters": {"outlet": ["ANSA"]}})
+    assert r.status_code == 422 and "filters.outlet" in r.json()["error"]
+    r = client.post(
+        "/v1/search",
+        json={"query": "porto", "filters": {"published_from": "2024-07-01", "published_to": "2024-01-01"}},
+    )
+    assert r.status_code == 422 and "published_from is after published_to" in r.json()["error"]
+    r = client.post("/v1/ask", json={"question": "porto?", "filters": {"published_from": "ieri"}})
+    assert r.status_code == 422 and "filters.published_from" in r.json()["error"]
+
+
+def test_ask_with_filters_that_leave_nothing_abstains(client: TestClient):
+    r = client.post(
+        "/v1/ask",
+        json={
+            "question": "Che cosa annunciano i sindacati del porto di Genova?",
+            "filters": {"article_ids": ["no-such-article"]},
+        },
+    )
+    assert r.status_code == 200 and r.json()["abstained"] is True and r.json()["citations"] == []

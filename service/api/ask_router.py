@@ -59,11 +59,12 @@ def ask(body: AskIn, request: Request) -> Any:
             422, f"question: {len(question)} characters, the limit is {limit} (FONTI_MAX_QUESTION_CHARS)"
         )
     service = request.app.state.answers
+    where = body.filters.where() if body.filters else None
     wants_sse = body.stream or "text/event-stream" in request.headers.get("accept", "")
     if wants_sse:
         return StreamingResponse(
-            _event_stream(service.stream(question, body.top_k)),
+            _event_stream(service.stream(question, body.top_k, where=where)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    return service.ask(question, body.top_k).to_dict()
+    return service.ask(question, body.top_k, where=where).to_dict()

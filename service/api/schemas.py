@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import datetime as dt
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Strict(BaseModel):
@@ -87,9 +88,46 @@ class DeletedOut(BaseModel):
     deleted_chunks: int
 
 
+class Filters(_Strict):
+    """Restrict retrieval; unknown keys are a 422. Every given condition must hold."""
+
+    outlets: list[str] | None = Field(None, max_length=100, description="Only these outlets.")
+    exclude_outlets: list[str] | None = Field(None, max_length=100, description="Never these outlets.")
+    topics: list[str] | None = Field(
+        None, max_length=100, description="Only articles with one of these topics."
+    )
+    article_ids: list[str] | None = Field(None, max_length=1000, description="Only these articles.")
+    published_from: dt.date | None = Field(None, description="Published on or after this date (ISO).")
+    published_to: dt.date | None = Field(None, description="Published on or before this date (ISO).")
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Filters:
+        if self.published_from and self.published_to and self.published_from > self.published_to:
+            raise ValueError("published_from is after published_to")
+        return self
+
+    def where(self) -> dict[str, Any]:
+        """The vector store's condition dict (see ``QdrantStore._filter``)."""
+        where: dict[str, Any] = {}
+        if self.outlets:
+            where["outlet"] = self.outlets
+        if self.exclude_outlets:
+            where["!outlet"] = self.exclude_outlets
+        if self.topics:
+            where["topic"] = self.topics
+        if self.article_ids:
+            where["article_id"] = self.article_ids
+        if self.published_from:
+            where["published>="] = self.published_from.isoformat()
+        if self.published_to:  # the whole end day counts
+            where["published<"] = (self.published_to + dt.timedelta(days=1)).isoformat()
+        return where
+
+
 class SearchIn(_Strict):
     query: str = Field(..., min_length=1)
     top_k: int = Field(5, ge=1, le=50)
+    filters: Filters | None = None
 
 
 class SearchHit(BaseModel):
@@ -112,6 +150,7 @@ class AskIn(_Strict):
     question: str = Field(..., min_length=1)
     top_k: int | None = Field(None, ge=1, le=20, description="Passages handed to the model.")
     stream: bool = Field(False, description="Answer as server-sent events (token, citation, done, error).")
+    filters: Filters | None = Field(None, description="Answer only from passages that match these.")
 
 
 class CitationOut(BaseModel):

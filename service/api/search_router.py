@@ -13,7 +13,8 @@ router = APIRouter(prefix="/v1", tags=["search"])
 def search(body: SearchIn, request: Request) -> SearchOut:
     """Hybrid (dense + lexical) search with duplicate collapsing."""
     candidates = max(request.app.state.settings.retrieval.candidates, body.top_k * 3)
-    passages = request.app.state.retriever.search(body.query, body.top_k, candidates=candidates)
+    where = body.filters.where() if body.filters else None
+    passages = request.app.state.retriever.search(body.query, body.top_k, candidates=candidates, where=where)
     return SearchOut(
         results=[
             SearchHit(

@@ -168,17 +168,27 @@ class QdrantStore:
 
     @staticmethod
     def _filter(where: dict[str, Any] | None) -> Any:
+        """A Qdrant filter from ``where``: ``{"field": value}`` matches a value, a list any of
+        them; ``"!field"`` excludes them; ``"field>="`` / ``"field<"`` bound a date range."""
         from qdrant_client import models
 
         if not where:
             return None
         must: list[Any] = []
+        must_not: list[Any] = []
         for key, value in where.items():
+            if key.endswith(">=") or key.endswith("<"):
+                field, bound = (key[:-2], "gte") if key.endswith(">=") else (key[:-1], "lt")
+                rng = models.DatetimeRange(**{bound: value})
+                must.append(models.FieldCondition(key=field, range=rng))
+                continue
+            target = must_not if key.startswith("!") else must
+            field = key.lstrip("!")
             if isinstance(value, list | tuple | set):
-                must.append(models.FieldCondition(key=key, match=models.MatchAny(any=list(value))))
+                target.append(models.FieldCondition(key=field, match=models.MatchAny(any=list(value))))
             else:
-                must.append(models.FieldCondition(key=key, match=models.MatchValue(value=value)))
-        return models.Filter(must=must)
+                target.append(models.FieldCondition(key=field, match=models.MatchValue(value=value)))
+        return models.Filter(must=must or None, must_not=must_not or None)
 
     @_locked
     def upsert(self, points: Sequence[StorePoint]) -> None:

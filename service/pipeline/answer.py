@@ -126,7 +126,11 @@ class AnswerService:
         return Answer(self._prompts.abstention(language), language, True, [], timings, question)
 
     def stream(
-        self, question: str, top_k: int | None = None, history: Sequence[Turn] | None = None
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: Sequence[Turn] | None = None,
+        where: dict[str, Any] | None = None,
     ) -> Iterator[Event]:
         """Yield ``token`` and ``citation`` events, then one ``done`` event with the :class:`Answer`.
 
@@ -140,18 +144,26 @@ class AnswerService:
         if history:
             question = standalone_question(self._generator, self._prompts, question, history)
             timings["rewrite_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-        for event in self._answer(question, language, top_k, timings, t0):
+        for event in self._answer(question, language, top_k, timings, t0, where):
             if event.kind == "done":
                 event.data.question = asked
                 event.data.standalone_question = question if question != asked else None
             yield event
 
     def _answer(
-        self, question: str, language: str, top_k: int | None, timings: dict[str, float], t0: float
+        self,
+        question: str,
+        language: str,
+        top_k: int | None,
+        timings: dict[str, float],
+        t0: float,
+        where: dict[str, Any] | None,
     ) -> Iterator[Event]:
         rs = self._settings.retrieval
         t1 = time.perf_counter()
-        found = self._retriever.search(question, top_k or rs.top_k, rs.candidates, focus=rs.article_focus)
+        found = self._retriever.search(
+            question, top_k or rs.top_k, rs.candidates, where=where, focus=rs.article_focus
+        )
         timings["retrieval_ms"] = round((time.perf_counter() - t1) * 1000, 1)
         if not found or max(p.dense_score for p in found) < rs.min_score:
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
@@ -229,9 +241,15 @@ class AnswerService:
             article_ids=list(p.article_ids),
         )
 
-    def ask(self, question: str, top_k: int | None = None, history: Sequence[Turn] | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        top_k: int | None = None,
+        history: Sequence[Turn] | None = None,
+        where: dict[str, Any] | None = None,
+    ) -> Answer:
         """Non-streaming form of :meth:`stream`."""
-        for event in self.stream(question, top_k, history):
+        for event in self.stream(question, top_k, history, where):
             if event.kind == "done":
                 return event.data
         raise RuntimeError("answer stream ended without a result")
