@@ -12,7 +12,7 @@ SAMPLE ?= data/sample
 DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models run serve test test-all eval bench-ingest lint clean
+.PHONY: install models run serve test test-all eval bench-ingest bench-search lint clean
 
 install: $(STAMP) models
 
@@ -52,6 +52,10 @@ eval: install
 # Ingest throughput: whole pipeline vs the raw embedder on the same generated chunks.
 bench-ingest: install
 	$(PY) scripts/bench_ingest.py $(BENCH_ARGS)
+
+# Hybrid search latency in local mode on generated 10k and 100k chunk collections.
+bench-search: install
+	$(PY) scripts/bench_search.py $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check service ingest tests scripts
