@@ -55,7 +55,7 @@ def build_components(settings: Settings) -> Components:
     warmup = getattr(generator, "warmup", None)
     if settings.llm.warmup and warmup is not None:
         warmup(prompts.system)
-    retriever = Retriever(embedder, store, settings.retrieval.mode)
+    retriever = Retriever(embedder, store, settings.retrieval.mode, settings.retrieval.relevance_weight)
     return Components(
         embedder=embedder,
         store=store,

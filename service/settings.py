@@ -115,6 +115,13 @@ class RetrievalSettings(BaseSettings):
         description="'hybrid': dense + lexical (BM25) lists fused by reciprocal rank; 'dense': the "
         "dense list alone (for comparisons).",
     )
+    relevance_weight: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Maximal-marginal-relevance trade-off after duplicates are collapsed: 1.0 keeps "
+        "the ranking; lower values favour passages unlike those already chosen and new outlets.",
+    )
     top_k: int = Field(6, ge=1, le=50, description="Passages handed to the LLM.")
     candidates: int = Field(24, ge=1, le=200, description="Candidates fetched before de-duplication.")
     article_focus: int = Field(

@@ -32,3 +32,21 @@ def test_same_outlet_copies_collapse_and_keep_every_article():
     text = "Il portavoce del Cremlino Dmitry Peskov ha smentito la notizia del Wall Street Journal."
     merged = collapse_duplicates([_p("a", "ANSA", text), _p("b", "ANSA", text), _p("b", "Rai", text)])
     assert [(p.outlet, p.article_ids) for p in merged] == [("ANSA", ["a", "b"]), ("Rai", ["b"])]
+
+
+def test_diversify_moves_a_new_outlet_above_a_near_copy():
+    import numpy as np
+
+    from service.pipeline.retrieve import diversify
+
+    ranked = [_p("a", "X", "uno"), _p("b", "X", "due"), _p("c", "Y", "tre"), _p("d", "Z", "quattro")]
+    base = np.array([1.0, 0.0, 0.0], dtype=np.float32)
+    near = np.array([0.99, 0.14, 0.0], dtype=np.float32)
+    other = np.array([0.0, 1.0, 0.0], dtype=np.float32)
+    third = np.array([0.0, 0.0, 1.0], dtype=np.float32)
+    for p, v in zip(ranked, (base, near / np.linalg.norm(near), other, third), strict=True):
+        p.vector = v
+    assert [p.text for p in diversify(ranked, 1.0)] == ["uno", "due", "tre", "quattro"]
+    assert [p.text for p in diversify(ranked, 0.7)] == ["uno", "tre", "quattro", "due"]
+    ranked[3].vector = None  # without vectors nothing changes
+    assert diversify(ranked, 0.5) == ranked

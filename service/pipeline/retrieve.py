@@ -74,6 +74,37 @@ def collapse_duplicates(passages: list[Passage]) -> list[Passage]:
     return [p for p, _ in kept]
 
 
+def diversify(
+    passages: list[Passage], relevance_weight: float, same_outlet_penalty: float = 0.1
+) -> list[Passage]:
+    """Maximal marginal relevance over the ranked passages, with a penalty for a repeated outlet.
+
+    Relevance is the rank (1 for the first, falling linearly); redundancy is the highest
+    cosine to a passage already chosen. ``relevance_weight`` 1.0 keeps the ranking as it is.
+    """
+    if relevance_weight >= 1.0 or len(passages) < 3 or any(p.vector is None for p in passages):
+        return passages
+    n = len(passages)
+    vectors = np.stack([np.asarray(p.vector, dtype=np.float32) for p in passages])
+    sims = vectors @ vectors.T
+    relevance = [1.0 - i / n for i in range(n)]
+    chosen: list[int] = []
+    outlets: set[str] = set()
+    left = list(range(n))
+    while left:
+
+        def value(i: int) -> float:
+            redundancy = max((float(sims[i, j]) for j in chosen), default=0.0)
+            penalty = same_outlet_penalty if passages[i].outlet in outlets else 0.0
+            return relevance_weight * relevance[i] - (1 - relevance_weight) * redundancy - penalty
+
+        best = max(left, key=value)
+        chosen.append(best)
+        outlets.add(passages[best].outlet)
+        left.remove(best)
+    return [passages[i] for i in chosen]
+
+
 def focus_on_top_articles(passages: list[Passage], focus: int) -> list[Passage]:
     """Passages of the articles behind the ``focus`` best passages first, then the rest.
 
@@ -91,10 +122,13 @@ def focus_on_top_articles(passages: list[Passage], focus: int) -> list[Passage]:
 class Retriever:
     """Finds passages for a query in the vector store."""
 
-    def __init__(self, embedder: Embedder, store: VectorStore, mode: str = "hybrid"):
+    def __init__(
+        self, embedder: Embedder, store: VectorStore, mode: str = "hybrid", relevance_weight: float = 1.0
+    ):
         self._embedder = embedder
         self._store = store
         self._mode = mode
+        self._relevance_weight = relevance_weight
 
     @property
     def embedder(self) -> Embedder:
@@ -119,4 +153,5 @@ class Retriever:
         sparse = query_vector(query) if self._mode == "hybrid" else SparseVec([], [])
         points = self._store.hybrid_search(qvec, sparse, max(top_k, candidates or 0), where)
         passages = collapse_duplicates([Passage.from_point(p, qvec) for p in points])
+        passages = diversify(passages, self._relevance_weight)
         return focus_on_top_articles(passages, focus)[:top_k]
