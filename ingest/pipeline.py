@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ingest.chunking import chunk_article, dense_text, lexical_text
 from ingest.formats import ArticleInput, clean_text, parse_article
@@ -18,6 +19,9 @@ from ingest.model import Article, ArticleFormatError, Chunk
 from service.backends.embedder import Embedder
 from service.backends.lexical import passage_vector
 from service.backends.vector_store import StorePoint, VectorStore
+
+if TYPE_CHECKING:
+    from service.metrics import Metrics
 
 
 @dataclass
@@ -69,10 +73,13 @@ def article_id_for(inp: ArticleInput) -> str:
 class IngestService:
     """Writes articles into the vector store through the embedder."""
 
-    def __init__(self, embedder: Embedder, store: VectorStore, batch_size: int = 32):
+    def __init__(
+        self, embedder: Embedder, store: VectorStore, batch_size: int = 32, metrics: Metrics | None = None
+    ):
         self._embedder = embedder
         self._store = store
         self._batch = batch_size
+        self._metrics = metrics
 
     def parse(self, inp: ArticleInput) -> Article:
         """Parse one input (raises :class:`ArticleFormatError`)."""
@@ -120,4 +127,6 @@ class IngestService:
                 report.errors.append(IngestError(source=source, error=str(exc), id=inp.id))
                 continue
             report.articles.append(self.store_article(article))
+        if self._metrics is not None:
+            self._metrics.observe_ingest([a.status for a in report.articles], report.chunks)
         return report
