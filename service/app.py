@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from service.api import articles_router, ask_router, health_router, search_router
 from service.api.errors import install_error_handlers
+from service.backends.vector_store import StoreError
 from service.metrics import Metrics, MetricsMiddleware
 from service.settings import Settings
 
@@ -81,7 +82,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         components = build_components(settings, metrics)
         for f in fields(components):
             setattr(app.state, f.name, getattr(components, f.name))
-        log.info("fonti ready: %d chunks in the store", components.store.count())
+        try:
+            log.info("fonti started: %d chunks in the store", components.store.count())
+        except StoreError as exc:  # a Qdrant server still starting: GET /readyz reports it
+            log.warning("fonti started, the store is not reachable yet: %s", exc)
         try:
             yield
         finally:
