@@ -216,6 +216,11 @@ def test_openai_backend_cites_like_in_process(in_process, openai_client, llama_s
     assert cited_passages(streamed) == cited_passages(reference)
     # greedy decoding of the same prompt with the same weights: the same words, too
     assert plain_body["answer"] == streamed["answer"] == reference["answer"]
+    for name, body in (("in-process", reference), ("openai", plain_body), ("openai stream", streamed)):
+        t = body["timings"]
+        print(
+            f"{name}: first token {t['first_token_ms']} ms, {t['completion_tokens']:.0f} tokens in {t['generation_ms']} ms"
+        )
 
     ready = openai_client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["checks"] == {"llm": "ok", "store": "ok"}

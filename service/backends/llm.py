@@ -154,7 +154,8 @@ class LlamaCppGenerator:
             self.lock.release()
 
     def check_ready(self) -> str | None:
-        return None if self._llm is not None and self._llm._ctx is not None else "the model is not loaded"
+        loaded = getattr(self._llm, "_ctx", None) is not None
+        return None if loaded else "the model is not loaded"
 
     def warmup(self, system_prompt: str) -> None:
         """Page the weights in and leave the fixed system prompt in the KV cache.
