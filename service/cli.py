@@ -1,4 +1,4 @@
-"""The ``fonti`` command: serve, ingest, ask, eval, prepare-models."""
+"""The ``fonti`` command: serve, ingest, ask, eval, migrate, prepare-models."""
 
 from __future__ import annotations
 
@@ -87,6 +87,32 @@ def cmd_prepare_models(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from service.backends.store_migration import migrate, target_settings
+    from service.backends.vector_store import StoreError, describe
+
+    target = target_settings(settings.store, args.to, args.to_api_key, args.to_collection)
+    print(
+        f"copying {describe(settings.store)} ({settings.store.collection}) to {describe(target)} "
+        f"({target.collection})",
+        file=sys.stderr,
+    )
+    try:
+        report = migrate(
+            settings.store,
+            target,
+            batch=args.batch,
+            progress=lambda n: print(f"  {n} points copied", file=sys.stderr),
+        )
+    except StoreError as exc:
+        return _fail(str(exc))
+    print(
+        f"{report.copied} points copied; source {report.source_count}, target {report.target_count} "
+        f"(held {report.target_before} before)"
+    )
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from service.evaluation.command import run_eval
 
@@ -133,6 +159,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(p)
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser(
+        "migrate",
+        help="copy the configured store (FONTI_STORE_PATH or FONTI_QDRANT_URL) into another store",
+    )
+    p.add_argument("--to", required=True, help="target: a Qdrant server URL (http[s]://...) or a folder")
+    p.add_argument(
+        "--to-api-key", default=None, help="API key of the target server (default FONTI_QDRANT_API_KEY)"
+    )
+    p.add_argument("--to-collection", default=None, help="target collection (default: the same name)")
+    p.add_argument("--batch", type=int, default=256, help="points per scroll/upsert batch")
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("prepare-models", help="assemble and verify the default GGUF")
     p.set_defaults(func=cmd_prepare_models)

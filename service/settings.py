@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,13 +34,54 @@ class LLMSettings(BaseSettings):
 
     model_config = _config("FONTI_LLM_")
 
-    backend: Literal["llama_cpp"] = Field(
-        "llama_cpp", description="LLM backend: 'llama_cpp' runs a GGUF file in-process."
+    backend: Literal["llama_cpp", "openai"] = Field(
+        "llama_cpp",
+        description="LLM backend: 'llama_cpp' runs a GGUF file in-process; 'openai' calls any "
+        "OpenAI-compatible chat-completions server (llama.cpp server, vLLM, ...) at FONTI_LLM_BASE_URL.",
     )
     model_path: Path | None = Field(
         None,
         description="Path of a GGUF file. Empty: the default Qwen2.5-Coder-1.5B-Instruct Q4_K_M "
-        "assembled by `fonti prepare-models` into FONTI_MODELS_DIR.",
+        "assembled by `fonti prepare-models` into FONTI_MODELS_DIR. With the openai backend only its "
+        "vocabulary is read, to count prompt tokens exactly (absent: estimated from characters).",
+    )
+    base_url: str = Field(
+        "http://127.0.0.1:8080/v1",
+        description="openai backend: base URL of the OpenAI-compatible API (the part before "
+        "/chat/completions).",
+    )
+    model: str = Field(
+        "",
+        description="openai backend: model name sent with each request. Empty: the first model the "
+        "server lists at /models.",
+    )
+    api_key: str | None = Field(None, description="openai backend: bearer token sent to the server.")
+    connect_timeout: float = Field(
+        5.0, gt=0, description="openai backend: seconds to wait for a connection to the server."
+    )
+    read_timeout: float = Field(
+        120.0,
+        gt=0,
+        description="openai backend: seconds to wait for the next bytes of a reply, the first token "
+        "included (prompt processing happens before it).",
+    )
+    max_retries: int = Field(
+        3,
+        ge=0,
+        description="openai backend: retries of a request that failed before its first token "
+        "(connection errors, 429, 5xx), with exponential backoff.",
+    )
+    retry_backoff: float = Field(
+        0.5,
+        ge=0,
+        description="openai backend: seconds before the first retry; doubled at each retry (capped at "
+        "30 s); a Retry-After header of a 429/503 takes precedence.",
+    )
+    extra_body: dict[str, Any] = Field(
+        default_factory=dict,
+        description="openai backend: JSON object merged into every request body, for server-specific "
+        "sampling fields. A llama.cpp server defaults to repeat_penalty 1.1, in-process is 1.0: "
+        "'{\"repeat_penalty\": 1.0}' makes its greedy answers identical to the in-process ones.",
     )
     n_ctx: int = Field(4096, ge=512, description="Context window in tokens.")
     n_threads: int = Field(
@@ -101,6 +142,22 @@ class StoreSettings(BaseSettings):
         None,
         validation_alias=AliasChoices("FONTI_QDRANT_API_KEY", "FONTI_STORE_API_KEY"),
         description="API key of the Qdrant server.",
+    )
+    prefer_grpc: bool = Field(
+        False,
+        validation_alias=AliasChoices("FONTI_QDRANT_PREFER_GRPC", "FONTI_STORE_PREFER_GRPC"),
+        description="Talk to the Qdrant server over gRPC (FONTI_QDRANT_GRPC_PORT) instead of REST.",
+    )
+    grpc_port: int = Field(
+        6334,
+        validation_alias=AliasChoices("FONTI_QDRANT_GRPC_PORT", "FONTI_STORE_GRPC_PORT"),
+        description="gRPC port of the Qdrant server.",
+    )
+    timeout: float = Field(
+        30.0,
+        gt=0,
+        validation_alias=AliasChoices("FONTI_QDRANT_TIMEOUT", "FONTI_STORE_TIMEOUT"),
+        description="Seconds a request to the Qdrant server may take.",
     )
     collection: str = Field("fonti_chunks", description="Collection name.")
 

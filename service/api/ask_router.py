@@ -8,8 +8,10 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from service.api.errors import ApiError
 from service.api.schemas import AskIn, AskOut, ErrorOut
@@ -40,6 +42,28 @@ def _event_stream(events: Iterator[Any]) -> Iterator[str]:
             close()  # stops generation when the client went away
 
 
+class ClosingStreamingResponse(StreamingResponse):
+    """Streams a sync iterator and closes it when the response ends, however it ends.
+
+    When the client goes away Starlette cancels the response; the iterator would then
+    be closed only when garbage-collected, and the model (or the upstream LLM server)
+    would go on generating for nobody. Closing it here stops the generation at once.
+    """
+
+    def __init__(self, content: Iterator[str], **kwargs: Any):
+        super().__init__(content, **kwargs)
+        self._source = content
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            close = getattr(self._source, "close", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(close)
+
+
 @router.post(
     "/ask",
     response_model=AskOut,
@@ -62,7 +86,7 @@ def ask(body: AskIn, request: Request) -> Any:
     where = body.filters.where() if body.filters else None
     wants_sse = body.stream or "text/event-stream" in request.headers.get("accept", "")
     if wants_sse:
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             _event_stream(service.stream(question, body.top_k, where=where)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

@@ -1,4 +1,4 @@
-"""Uniform JSON errors: every 4xx names the problem."""
+"""Uniform JSON errors: every 4xx names the problem; an LLM or a store that cannot answer is a 503."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from service.backends.llm import LLMUnavailableError
+from service.backends.vector_store import StoreError
 
 
 class ApiError(Exception):
@@ -29,7 +32,7 @@ def _describe(errors: list[Any]) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """JSON bodies of the form ``{"error": "...", "detail": ...}`` for all client errors."""
+    """JSON bodies of the form ``{"error": "...", "detail": ...}`` for client errors and outages."""
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -39,6 +42,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{k: v for k, v in e.items() if k in ("type", "loc", "msg")} for e in exc.errors()]
         return JSONResponse({"error": _describe(errors), "detail": errors}, status_code=422)
+
+    @app.exception_handler(LLMUnavailableError)
+    async def _llm_down(_: Request, exc: LLMUnavailableError) -> JSONResponse:
+        return JSONResponse({"error": f"llm: {exc}", "detail": None}, status_code=503)
+
+    @app.exception_handler(StoreError)
+    async def _store_down(_: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"error": f"store: {exc}", "detail": None}, status_code=503)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
-from service.model_files import offline_env, resolve_gguf
+from service.model_files import ModelFileError, offline_env, resolve_gguf
 from service.settings import LLMSettings
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,29 @@ class GenerationStats:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class LLMUnavailableError(RuntimeError):
+    """The model cannot answer now (an LLM server unreachable or failing); the message says why."""
+
+
+class GenerationLoad:
+    """Generations waiting for the model and generating now (read by the metrics at scrape time)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self.waiting = 0
+        self.active = 0
+
+    def add(self, waiting: int = 0, active: int = 0) -> None:
+        with self._guard:
+            self.waiting += waiting
+            self.active += active
+
+
 class Generator(Protocol):
     """Streams the assistant's reply to chat messages as text deltas."""
 
     name: str
+    load: GenerationLoad
 
     def stream(
         self,
@@ -54,6 +73,10 @@ class Generator(Protocol):
 
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes in this model's vocabulary."""
+        ...
+
+    def check_ready(self) -> str | None:
+        """None when the model can answer now, else what is wrong (for GET /readyz)."""
         ...
 
 
@@ -82,6 +105,7 @@ class LlamaCppGenerator:
         self._slots: dict[str, Any] = {"answer": self._llm}
         self.name = model_path.name
         self.lock = threading.Lock()
+        self.load = GenerationLoad()
 
     def _load(self, n_ctx: int) -> Any:
         from llama_cpp import Llama
@@ -104,6 +128,11 @@ class LlamaCppGenerator:
             self._slots[slot] = self._load(min(self._settings.n_ctx, 2048))
         return self._slots[slot]
 
+    @property
+    def chat_format(self) -> str | None:
+        """The chat template llama-cpp-python picked ('chat_template.default': the GGUF's own)."""
+        return str(self._llm.chat_format) if self._llm.chat_format is not None else None
+
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
@@ -116,7 +145,13 @@ class LlamaCppGenerator:
         slot: str = "answer",
     ) -> Iterator[str]:
         stats = stats if stats is not None else GenerationStats()
-        with self.lock:
+        self.load.add(waiting=1)
+        try:
+            self.lock.acquire()
+        finally:
+            self.load.add(waiting=-1)
+        self.load.add(active=1)
+        try:
             start = time.perf_counter()
             chunks = self._context(slot).create_chat_completion(
                 messages=list(messages),
@@ -142,6 +177,13 @@ class LlamaCppGenerator:
                     close()
                 stats.completion_tokens = n
                 stats.total_s = time.perf_counter() - start
+        finally:
+            self.load.add(active=-1)
+            self.lock.release()
+
+    def check_ready(self) -> str | None:
+        loaded = getattr(self._llm, "_ctx", None) is not None
+        return None if loaded else "the model is not loaded"
 
     def warmup(self, system_prompt: str) -> None:
         """Page the weights in and leave the fixed system prompt in the KV cache.
@@ -160,4 +202,12 @@ def build_generator(settings: LLMSettings, models_dir: Path) -> Generator:
     """The one factory: backend chosen by ``settings.backend``."""
     if settings.backend == "llama_cpp":
         return LlamaCppGenerator(settings, resolve_gguf(settings.model_path, models_dir))
+    if settings.backend == "openai":
+        from service.backends.llm_openai import OpenAIGenerator
+
+        try:
+            vocab: Path | None = resolve_gguf(settings.model_path, models_dir)
+        except ModelFileError:
+            vocab = None
+        return OpenAIGenerator(settings, vocab)
     raise RuntimeError(f"unknown LLM backend {settings.backend!r}")

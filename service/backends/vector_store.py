@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,74 +98,186 @@ class VectorStore(Protocol):
 
 
 def _locked(method: Any) -> Any:
-    """Serialise calls: local mode is not safe for concurrent use from several threads."""
+    """Serialise calls (local mode is not safe for concurrent use from several threads), and make
+    sure the collection was created or checked (a server may have been down at start-up)."""
 
     @functools.wraps(method)
     def wrapper(self: QdrantStore, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
-            return method(self, *args, **kwargs)
+            try:
+                self._ensure()
+                return method(self, *args, **kwargs)
+            except Exception as exc:
+                if unreachable(exc):
+                    raise StoreError(f"the Qdrant server {self._where} is not reachable: {exc}") from exc
+                raise
 
     return wrapper
 
 
+INDEXED_FIELDS = ("article_id", "outlet", "topic", "published")
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The error says the Qdrant server could not be reached (REST or gRPC), not that it refused."""
+    from qdrant_client.http.exceptions import ResponseHandlingException
+
+    if isinstance(exc, ResponseHandlingException):
+        return True
+    code = getattr(exc, "code", None)
+    if callable(code):  # grpc.RpcError
+        try:
+            return getattr(code(), "name", "") in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
+        except Exception:
+            return False
+    return False
+
+
+def open_client(settings: StoreSettings) -> Any:
+    """A qdrant-client for the settings: a server by URL (REST or gRPC), else the local folder."""
+    from qdrant_client import QdrantClient
+
+    if settings.url:
+        return QdrantClient(
+            url=settings.url,
+            api_key=settings.api_key,
+            prefer_grpc=settings.prefer_grpc,
+            grpc_port=settings.grpc_port,
+            timeout=max(1, round(settings.timeout)),
+        )
+    Path(settings.path).mkdir(parents=True, exist_ok=True)
+    try:
+        return QdrantClient(path=str(settings.path))
+    except RuntimeError as exc:
+        if "already accessed" in str(exc):
+            raise StoreError(
+                f"the store folder {settings.path} is in use by another process (a running "
+                "`fonti serve`?). Send articles through its API with `fonti ingest --url "
+                "http://HOST:PORT`, or stop it first."
+            ) from exc
+        raise
+
+
+def describe(settings: StoreSettings) -> str:
+    """Where a store lives, for messages."""
+    return settings.url or str(settings.path)
+
+
 class QdrantStore:
-    """:class:`VectorStore` on qdrant-client."""
+    """:class:`VectorStore` on qdrant-client.
+
+    The collection is created on first start with Fonti's schema (dense cosine vector,
+    sparse IDF vector, the embedder's name in its metadata, keyword payload indexes);
+    an existing collection with another schema is refused, never recreated. A Qdrant
+    server that is not reachable at start-up is not fatal: the collection is checked
+    at the first use, and GET /readyz reports the store until then.
+    """
 
     def __init__(self, settings: StoreSettings, dim: int, embedder: str = ""):
-        from qdrant_client import QdrantClient
-
         self._collection = settings.collection
+        self._where = describe(settings)
         self._local = settings.url is None
         self._lock = threading.RLock()
+        self._dim = dim
+        self._embedder = embedder
+        self._checked = False
+        self._client = open_client(settings)
         try:
-            if settings.url:
-                self._client = QdrantClient(url=settings.url, api_key=settings.api_key, timeout=30)
-            else:
-                Path(settings.path).mkdir(parents=True, exist_ok=True)
-                self._client = QdrantClient(path=str(settings.path))
-        except RuntimeError as exc:
-            if "already accessed" in str(exc):
-                raise StoreError(
-                    f"the store folder {settings.path} is in use by another process (a running "
-                    "`fonti serve`?). Send articles through its API with `fonti ingest --url "
-                    "http://HOST:PORT`, or stop it first."
-                ) from exc
-            raise
-        self._ensure_collection(dim, embedder)
+            self._ensure()
+        except Exception as exc:
+            if self._local or not unreachable(exc):
+                self._client.close()
+                raise
+            log.warning("Qdrant server %s not reachable yet (%s); will retry on first use", self._where, exc)
 
-    def _ensure_collection(self, dim: int, embedder: str) -> None:
+    @property
+    def client(self) -> Any:
+        """The qdrant-client (for migration)."""
+        return self._client
+
+    @property
+    def collection(self) -> str:
+        """The collection's name."""
+        return self._collection
+
+    @property
+    def where(self) -> str:
+        """The server URL or the local folder."""
+        return self._where
+
+    def _ensure(self) -> None:
+        """Create the collection, or check an existing one's schema (once)."""
+        if self._checked:
+            return
+        with self._lock:
+            if self._client.collection_exists(self._collection):
+                self._check_schema()
+            else:
+                self._create()
+            self._create_indexes()
+            self._checked = True
+
+    def _check_schema(self) -> None:
         from qdrant_client import models
 
-        if self._client.collection_exists(self._collection):
-            info = self._client.get_collection(self._collection)
-            vectors = info.config.params.vectors
-            size = vectors[DENSE].size if isinstance(vectors, dict) and DENSE in vectors else None
-            sparse = info.config.params.sparse_vectors or {}
-            if size != dim or LEXICAL not in sparse:
+        info = self._client.get_collection(self._collection)
+        vectors = info.config.params.vectors
+        dense = vectors.get(DENSE) if isinstance(vectors, dict) else None
+        size = dense.size if dense is not None else None
+        distance = dense.distance if dense is not None else None
+        sparse = info.config.params.sparse_vectors or {}
+        modifier = sparse[LEXICAL].modifier if LEXICAL in sparse else None
+        here = f"collection {self._collection!r} at {self._where}"
+        if size != self._dim or LEXICAL not in sparse:
+            raise StoreError(
+                f"{here} has a different schema (dense size {size}, sparse {sorted(sparse)}) than this "
+                f"configuration (dense size {self._dim}, sparse ['{LEXICAL}']): it was built with another "
+                "embedder. Use a new FONTI_STORE_PATH or FONTI_STORE_COLLECTION and ingest again; "
+                "nothing was changed."
+            )
+        if distance != models.Distance.COSINE or modifier != models.Modifier.IDF:
+            raise StoreError(
+                f"{here} has a different schema (dense distance {distance}, sparse modifier {modifier}) "
+                "than Fonti's (cosine, idf). Use another FONTI_STORE_COLLECTION; nothing was changed."
+            )
+        built_with = (info.config.metadata or {}).get("embedder")
+        if self._embedder and built_with and built_with != self._embedder:
+            # Same size, other vector space: searching it would return noise.
+            raise StoreError(
+                f"{here} was built with the embedder {built_with!r}, this configuration uses "
+                f"{self._embedder!r}. Use a new FONTI_STORE_PATH or FONTI_STORE_COLLECTION and ingest "
+                "again; nothing was changed."
+            )
+        for name, schema in (info.payload_schema or {}).items():
+            kind = getattr(schema, "data_type", None)
+            if name in INDEXED_FIELDS and kind not in (None, models.PayloadSchemaType.KEYWORD):
                 raise StoreError(
-                    f"collection {self._collection!r} has a different schema (dense size {size}, "
-                    f"sparse {sorted(sparse)}) than this configuration (dense size {dim}, sparse "
-                    f"['{LEXICAL}']): it was built with another embedder. Use a new FONTI_STORE_PATH "
-                    "or FONTI_STORE_COLLECTION and ingest again."
+                    f"{here} indexes the payload field {name!r} as {kind}, Fonti filters it as a "
+                    "keyword. Drop that index or use another FONTI_STORE_COLLECTION."
                 )
-            built_with = (info.config.metadata or {}).get("embedder")
-            if embedder and built_with and built_with != embedder:
-                # Same size, other vector space: searching it would return noise.
-                raise StoreError(
-                    f"collection {self._collection!r} was built with the embedder {built_with!r}, this "
-                    f"configuration uses {embedder!r}. Use a new FONTI_STORE_PATH or "
-                    "FONTI_STORE_COLLECTION and ingest again."
-                )
-            return
+
+    def _create(self) -> None:
+        from qdrant_client import models
+
         self._client.create_collection(
             self._collection,
-            vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+            vectors_config={DENSE: models.VectorParams(size=self._dim, distance=models.Distance.COSINE)},
             sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-            metadata={"embedder": embedder} if embedder else None,
+            metadata={"embedder": self._embedder} if self._embedder else None,
         )
-        if not self._local:  # payload indexes have no effect in local mode
-            for field in ("article_id", "outlet", "topic", "published"):
-                self._client.create_payload_index(self._collection, field, models.PayloadSchemaType.KEYWORD)
+
+    def _create_indexes(self) -> None:
+        """Keyword indexes for the filtered fields (a server uses them; local mode ignores them)."""
+        from qdrant_client import models
+
+        existing = set() if self._local else set(self._client.get_collection(self._collection).payload_schema)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Payload indexes have no effect")
+            for field in INDEXED_FIELDS:
+                if field not in existing:
+                    self._client.create_payload_index(
+                        self._collection, field, models.PayloadSchemaType.KEYWORD, wait=True
+                    )
 
     @staticmethod
     def _filter(where: dict[str, Any] | None) -> Any:
@@ -275,6 +388,8 @@ class QdrantStore:
         return out
 
     def iter_points(self) -> Iterator[StoredPoint]:
+        with self._lock:
+            self._ensure()
         offset = None
         while True:
             points, offset = self._client.scroll(
@@ -330,9 +445,9 @@ class QdrantStore:
     def count(self) -> int:
         return self._client.count(self._collection, exact=True).count
 
-    @_locked
     def close(self) -> None:
-        self._client.close()
+        with self._lock:
+            self._client.close()
 
 
 def build_store(settings: StoreSettings, dim: int, embedder: str = "") -> VectorStore:

@@ -8,10 +8,11 @@ answer survives grounding (every claim needs a passage that states it).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.chunking import split_sentences
 from service.backends.llm import GenerationStats, Generator
@@ -32,6 +33,9 @@ from service.pipeline.prompts import PromptLibrary
 from service.pipeline.retrieve import Passage, Retriever
 from service.pipeline.support import SupportChecker
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.metrics import Metrics
 
 NOT_FOUND = "NOT_FOUND"
 
@@ -80,6 +84,17 @@ class Event:
     data: Any
 
 
+@contextlib.contextmanager
+def _closing(it: Iterator[Any]) -> Iterator[None]:
+    """Close ``it`` (a generator) on leaving the block, rather than whenever it is garbage-collected."""
+    try:
+        yield
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
+
+
 def order_by_article(passages: list[Passage]) -> list[Passage]:
     """Group passages by article (articles in rank order), each in reading order; number them 1..n.
 
@@ -101,13 +116,19 @@ class AnswerService:
     """Answers questions from the store with the LLM, citing outlets."""
 
     def __init__(
-        self, retriever: Retriever, generator: Generator, prompts: PromptLibrary, settings: Settings
+        self,
+        retriever: Retriever,
+        generator: Generator,
+        prompts: PromptLibrary,
+        settings: Settings,
+        metrics: Metrics | None = None,
     ):
         self._retriever = retriever
         self._checker = SupportChecker(retriever.embedder)
         self._generator = generator
         self._prompts = prompts
         self._settings = settings
+        self._metrics = metrics
 
     def pack(self, passages: list[Passage]) -> list[Passage]:
         """Keep passages in rank order while they fit the passage token budget (at least one)."""
@@ -137,6 +158,20 @@ class AnswerService:
         With ``history`` (previous turns), the question is first rewritten to stand alone;
         retrieval and the prompt use the rewrite, the answer keeps the user's language.
         """
+        events = self._stream(question, top_k, history, where)
+        with _closing(events):
+            for event in events:
+                if event.kind == "done" and self._metrics is not None:
+                    self._metrics.observe_answer(event.data.abstained)
+                yield event
+
+    def _stream(
+        self,
+        question: str,
+        top_k: int | None,
+        history: Sequence[Turn] | None,
+        where: dict[str, Any] | None,
+    ) -> Iterator[Event]:
         t0 = time.perf_counter()
         language = detect_language(question)
         asked = question
@@ -180,24 +215,28 @@ class AnswerService:
         raw, shown = "", ""
         held = True  # hold output back until it cannot be the NOT_FOUND signal
         emitted_citations: set[int] = set()
-        for delta in self._generator.stream(messages, max_tokens=self._settings.llm.max_tokens, stats=stats):
-            raw += delta
-            if held:
-                head = raw.lstrip()
-                if NOT_FOUND.startswith(head[: len(NOT_FOUND)]) and len(head) <= len(NOT_FOUND):
-                    continue
-                if head.startswith(NOT_FOUND):
-                    break  # the model says the passages do not answer: stop generating
-                held = False
-                delta = head
-            text = rewriter.feed(delta)
-            if text:
-                shown += text
-                yield Event("token", text)
-            for n in rewriter.order:
-                if n not in emitted_citations:
-                    emitted_citations.add(n)
-                    yield Event("citation", self._citation(rewriter.order.index(n) + 1, passages[n - 1], raw))
+        deltas = self._generator.stream(messages, max_tokens=self._settings.llm.max_tokens, stats=stats)
+        with _closing(deltas):  # leaving early (NOT_FOUND, client gone) stops the model now
+            for delta in deltas:
+                raw += delta
+                if held:
+                    head = raw.lstrip()
+                    if NOT_FOUND.startswith(head[: len(NOT_FOUND)]) and len(head) <= len(NOT_FOUND):
+                        continue
+                    if head.startswith(NOT_FOUND):
+                        break  # the model says the passages do not answer: stop generating
+                    held = False
+                    delta = head
+                text = rewriter.feed(delta)
+                if text:
+                    shown += text
+                    yield Event("token", text)
+                for n in rewriter.order:
+                    if n not in emitted_citations:
+                        emitted_citations.add(n)
+                        yield Event(
+                            "citation", self._citation(rewriter.order.index(n) + 1, passages[n - 1], raw)
+                        )
         if held and not raw.lstrip().startswith(NOT_FOUND):
             text = rewriter.feed(raw.lstrip())  # a reply shorter than the signal
             shown += text
@@ -206,6 +245,8 @@ class AnswerService:
         if tail:
             shown += tail
             yield Event("token", tail)
+        if self._metrics is not None:
+            self._metrics.observe_generation(stats.first_token_s, stats.completion_tokens, stats.total_s)
         timings["first_token_ms"] = round((stats.first_token_s or 0.0) * 1000, 1)
         timings["generation_ms"] = round(stats.total_s * 1000, 1)
         timings["completion_tokens"] = float(stats.completion_tokens)
