@@ -137,7 +137,7 @@
 .root { --accent: ${accent}; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue",
   Arial, sans-serif; color: #1d2430; -webkit-text-size-adjust: 100%; }
 .root *, .root *::before, .root *::after { box-sizing: border-box; }
-button { font: inherit; color: inherit; cursor: pointer; }
+button { font: inherit; color: inherit; cursor: pointer; -webkit-tap-highlight-color: transparent; }
 .launcher { position: fixed; ${vert}: 20px; ${horiz}: 20px; z-index: 2147483000; width: 56px; height: 56px;
   border: 0; border-radius: 50%; background: var(--accent); color: #fff; display: flex; align-items: center;
   justify-content: center; box-shadow: 0 4px 14px rgba(0,0,0,.25); padding: 0; }
