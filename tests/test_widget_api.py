@@ -130,7 +130,7 @@ def test_history_reaches_the_answer_service(tmp_path):
 def test_history_over_the_limit_or_malformed_is_refused(tmp_path):
     c = client(tmp_path, max_history_turns=2)
     c.app.state.answers = _RecordingAnswers()  # type: ignore[attr-defined]
-    too_long = HISTORY + [{"role": "user", "content": "E poi?"}]
+    too_long = [*HISTORY, {"role": "user", "content": "E poi?"}]
     r = c.post("/v1/ask", json={"question": "Quando?", "history": too_long})
     assert r.status_code == 422
     assert r.json() == {
