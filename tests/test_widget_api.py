@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from service.app import create_app
 from service.pipeline.answer import Answer, Event
+from service.pipeline.followup import Turn
 from service.settings import ServerSettings, Settings
 from tests.conftest import make_settings
 
@@ -120,10 +121,11 @@ def test_history_reaches_the_answer_service(tmp_path):
         c.post("/v1/ask", json={"question": "Quando?", "history": HISTORY, "stream": True}).status_code == 200
     )
     assert c.post("/v1/ask", json={"question": "Chi?"}).status_code == 200
+    turns = [Turn("user", "Chi ha smentito?"), Turn("assistant", "Peskov [1].")]
     assert answers.calls == [
-        {"question": "Quando?", "history": HISTORY},
-        {"question": "Quando?", "history": HISTORY},
-        {"question": "Chi?", "history": []},
+        {"question": "Quando?", "history": turns, "where": None},
+        {"question": "Quando?", "history": turns, "where": None},
+        {"question": "Chi?", "history": [], "where": None},
     ]
 
 
