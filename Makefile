@@ -12,7 +12,7 @@ SAMPLE ?= data/sample
 DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models run serve test test-all eval bench-ingest bench-search lint clean
+.PHONY: install models chromium run serve test test-all eval bench-ingest bench-search lint clean
 
 install: $(STAMP) models
 
@@ -29,6 +29,13 @@ $(STAMP): pyproject.toml requirements/model-parts.txt
 models: $(STAMP)
 	$(FONTI) prepare-models
 
+# The widget's browser tests drive Debian's Chromium (Playwright never downloads one).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-liberation fonts-dejavu-core; }
+
 run: install
 	$(FONTI) ingest $(SAMPLE)
 	$(FONTI) serve
@@ -38,10 +45,10 @@ serve: install
 
 # The default suite runs the real models end to end; `slow` (the whole dev question
 # set, ~10 minutes) runs in test-all.
-test: install
+test: install chromium
 	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
 
-test-all: install
+test-all: install chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The dev questions against a freshly started local service; the report lands in

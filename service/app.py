@@ -9,8 +9,16 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
-from service.api import articles_router, ask_router, health_router, openai_router, search_router
+from service.api import (
+    articles_router,
+    ask_router,
+    health_router,
+    openai_router,
+    search_router,
+    web_router,
+)
 from service.api.errors import install_error_handlers
 from service.backends.vector_store import StoreError
 from service.metrics import Metrics, MetricsMiddleware
@@ -103,6 +111,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     install_error_handlers(app)
-    for module in (health_router, articles_router, search_router, ask_router, openai_router):
+    if settings.server.cors_origins:
+        # The widget runs on intranet pages of other origins; without this only Fonti's own pages may call.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.server.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
+    for module in (health_router, articles_router, search_router, ask_router, openai_router, web_router):
         app.include_router(module.router)
     return app

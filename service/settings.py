@@ -9,12 +9,14 @@ Nothing here is a global: the app factory receives a ``Settings`` instance.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,6 +25,9 @@ def default_cache_dir() -> Path:
     """Where prepared models live unless ``FONTI_MODELS_DIR`` says otherwise."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "fonti" / "models"
+
+
+_ORIGIN = re.compile(r"https?://[^/\s?#]+")
 
 
 def _config(prefix: str) -> SettingsConfigDict:
@@ -208,6 +213,32 @@ class ServerSettings(BaseSettings):
     max_question_chars: int = Field(2000, ge=1, description="Longest question accepted.")
     max_articles_per_request: int = Field(500, ge=1, description="Articles accepted by one ingest request.")
     max_article_chars: int = Field(2_000_000, ge=1, description="Largest article text accepted.")
+    max_history_turns: int = Field(
+        10,
+        ge=0,
+        description="Most earlier messages (user and assistant turns) a follow-up question may send "
+        "as `history` (more: 422; 0: follow-ups carry no history).",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins whose pages may call the API from a browser (the chat widget on intranet "
+        "pages): comma-separated or a JSON list, e.g. `https://intranet.example.com`; `*` allows any. "
+        "Empty: same-origin only.",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else text.split(",")
+        if not isinstance(value, list):
+            return value
+        origins = [str(v).strip().rstrip("/") for v in value if str(v).strip()]
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+        return origins
 
 
 class Settings(BaseSettings):

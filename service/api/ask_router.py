@@ -15,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from service.api.errors import ApiError
 from service.api.schemas import AskIn, AskOut, ErrorOut
+from service.pipeline.followup import Turn
 
 router = APIRouter(prefix="/v1", tags=["ask"])
 log = logging.getLogger(__name__)
@@ -82,13 +83,21 @@ def ask(body: AskIn, request: Request) -> Any:
         raise ApiError(
             422, f"question: {len(question)} characters, the limit is {limit} (FONTI_MAX_QUESTION_CHARS)"
         )
+    history = [Turn(turn.role, turn.content) for turn in body.history or []]
+    max_turns = request.app.state.settings.server.max_history_turns
+    if len(history) > max_turns:
+        raise ApiError(
+            422,
+            f"history: {len(history)} turns, the limit is {max_turns} (FONTI_MAX_HISTORY_TURNS)",
+            detail={"field": "history", "limit": max_turns},
+        )
     service = request.app.state.answers
     where = body.filters.where() if body.filters else None
     wants_sse = body.stream or "text/event-stream" in request.headers.get("accept", "")
     if wants_sse:
         return ClosingStreamingResponse(
-            _event_stream(service.stream(question, body.top_k, where=where)),
+            _event_stream(service.stream(question, body.top_k, history=history, where=where)),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
-    return service.ask(question, body.top_k, where=where).to_dict()
+    return service.ask(question, body.top_k, history=history, where=where).to_dict()

@@ -146,11 +146,21 @@ class SearchOut(BaseModel):
     results: list[SearchHit]
 
 
+class HistoryTurn(_Strict):
+    role: Literal["user", "assistant"] = Field(..., description="Who said it.")
+    content: str = Field(..., min_length=1, max_length=20_000, description="What was said.")
+
+
 class AskIn(_Strict):
     question: str = Field(..., min_length=1)
     top_k: int | None = Field(None, ge=1, le=20, description="Passages handed to the model.")
     stream: bool = Field(False, description="Answer as server-sent events (token, citation, done, error).")
     filters: Filters | None = Field(None, description="Answer only from passages that match these.")
+    history: list[HistoryTurn] | None = Field(
+        None,
+        description="Earlier messages of the conversation, oldest first, for a follow-up question "
+        "(at most FONTI_MAX_HISTORY_TURNS).",
+    )
 
 
 class CitationOut(BaseModel):
