@@ -126,3 +126,41 @@ def test_english_query_finds_the_italian_paragraph(store, embedder):
     assert "15 milioni" in " ".join(h.text for h in hits)
     hits = Retriever(embedder, store).search("Who denied the contacts between Musk and Putin?", top_k=4)
     assert any("Peskov" in h.text for h in hits)
+
+
+def test_rare_names_and_figures_are_found_by_the_lexical_side(store, embedder):
+    """A rare word or figure in the query finds its passage among semantically closer ones."""
+    distractors = [
+        (
+            "doping-1",
+            "Il tennista è stato sospeso per doping dopo un controllo positivo al torneo di Indian Wells.",
+        ),
+        ("doping-2", "L'agenzia antidoping ha chiesto due anni di squalifica per l'atleta trovato positivo."),
+        ("doping-3", "Il campione si dice innocente: la sostanza proibita sarebbe arrivata da una crema."),
+        (
+            "doping-4",
+            "Il tribunale sportivo deciderà a febbraio sul ricorso contro l'assoluzione del giocatore.",
+        ),
+        ("mercato", "Il governo stanzia 1,5 miliardi per il porto di Genova e le infrastrutture del Nord."),
+        (
+            "kremlino",
+            "Musk avrebbe parlato regolarmente anche con Sergei Kiriyenko, primo vice capo di gabinetto.",
+        ),
+        (
+            "target",
+            "Nelle analisi del massaggiatore è comparso il clostebol, uno steroide presente in uno spray.",
+        ),
+    ]
+    service = IngestService(embedder, store)
+    items = [
+        (aid, ArticleInput(text=t, id=aid, title="Notizie", outlet="ANSA", format="plain"))
+        for aid, t in distractors
+    ]
+    assert service.ingest(items).ingested == len(items)
+    hybrid = Retriever(embedder, store)
+    dense = Retriever(embedder, store, mode="dense")
+    for query, want in (("clostebol", "target"), ("Kiriyenko", "kremlino"), ("1,5 miliardi", "mercato")):
+        ranked = [p.article_id for p in hybrid.search(query, top_k=7)]
+        dense_ranked = [p.article_id for p in dense.search(query, top_k=7)]
+        print(f"{query!r}: hybrid rank {ranked.index(want) + 1}, dense rank {dense_ranked.index(want) + 1}")
+        assert ranked[0] == want, (query, ranked)
