@@ -152,3 +152,16 @@ def test_digits_of_outlet_names_are_not_figures():
     assert order == [1]
     assert missing_question_numbers("Cosa dice RTL 102.5 sulla morte di Navalny?", passages) == set()
     assert missing_question_numbers("Cosa è successo nel marzo 2025?", passages) == {"2025"}
+
+
+def test_a_presupposed_month_must_be_in_the_main_story():
+    from service.pipeline.grounding import missing_question_months, months_in
+
+    assert months_in("recorded in March 2025") == {3} and months_in("il 20 maggio 2024") == {5}
+    assert months_in("May I ask who won?") == set() and months_in("the May 2023 flood") == {5}
+    story = [
+        _passage("Newsroom Italia", "La sequenza è cominciata alle 19:51 di lunedì 20 maggio con una scossa.")
+    ]
+    assert missing_question_months("What was the magnitude recorded in March 2025?", story) == {3}
+    assert missing_question_months("A che ora del 20 maggio 2024 è stata la scossa?", story) == set()
+    assert missing_question_months("Who felt the earthquake?", story) == set()

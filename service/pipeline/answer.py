@@ -26,6 +26,7 @@ from service.pipeline.followup import Turn, standalone_question
 from service.pipeline.grounding import (
     attach_missing_citations,
     drop_unsupported_numbers,
+    missing_question_months,
     missing_question_numbers,
 )
 from service.pipeline.language import detect_language
@@ -205,7 +206,10 @@ class AnswerService:
             yield Event("done", self._abstain(question, language, timings))
             return
         passages = order_by_article(self.pack(found))
-        if missing_question_numbers(question, passages):
+        story = {p.article_id for p in found[: max(1, rs.article_focus)]}
+        if missing_question_numbers(question, passages) or missing_question_months(
+            question, [p for p in passages if p.article_id in story]
+        ):
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             yield Event("done", self._abstain(question, language, timings))
             return

@@ -39,6 +39,61 @@ def missing_question_numbers(question: str, passages: list[Passage]) -> set[str]
     return unsupported_numbers(_without_outlets(question, passages), " ".join(_evidence(p) for p in passages))
 
 
+_MONTHS = {
+    name: i
+    for i, names in enumerate(
+        (
+            "gennaio january jan",
+            "febbraio february feb",
+            "marzo march mar",
+            "aprile april apr",
+            "maggio may",
+            "giugno june jun",
+            "luglio july jul",
+            "agosto august aug",
+            "settembre september sept sep",
+            "ottobre october oct",
+            "novembre november nov",
+            "dicembre december dec",
+        ),
+        start=1,
+    )
+    for name in names.split()
+}
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def months_in(text: str) -> set[int]:
+    """Months named in ``text`` (Italian or English).
+
+    Short forms ("Mar", and "May", which is also a verb) count only next to a number
+    ("May 2023", "20 May"); full names always count.
+    """
+    tokens = _TOKEN.findall(text)
+    found = set()
+    for i, w in enumerate(tokens):
+        key = w.casefold()
+        if key not in _MONTHS:
+            continue
+        near_number = any(t.isdigit() for t in tokens[max(0, i - 1) : i + 2])
+        if len(key) > 4 or key in ("june", "july") or near_number:
+            found.add(_MONTHS[key])
+    return found
+
+
+def missing_question_months(question: str, story: list[Passage]) -> set[int]:
+    """Months the question presupposes ("in March 2025") that the main story never names.
+
+    ``story`` holds the passages of the articles that retrieval ranked first. Aggregator
+    pages often omit the year ("20 maggio"), so the month is what must match; figures
+    are checked by :func:`missing_question_numbers` over all passages.
+    """
+    wanted = months_in(question)
+    if not wanted or not story:
+        return set()
+    return wanted - months_in(" ".join(_evidence(p) for p in story))
+
+
 def drop_unsupported_numbers(
     text: str, passages: list[Passage], order: list[int], question: str = ""
 ) -> tuple[str, list[int]]:
