@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
@@ -84,10 +86,10 @@ def test_normaliser_table_survives_the_precompiled_charsmap():
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bool]:
+def converted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, bool]]:
     models = tmp_path_factory.mktemp("models")
-    folder, converted_now = prepare_e5_folder(models)
-    return folder, converted_now
+    yield prepare_e5_folder(models)
+    shutil.rmtree(models)  # 465 MB: not left for pytest's retention of old tmp dirs
 
 
 def test_prepare_writes_a_complete_folder_once(converted):
