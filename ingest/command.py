@@ -168,8 +168,14 @@ def _open_store(settings: Settings) -> Iterator[tuple[Any, Any]]:
     from ingest.pipeline import IngestService
     from service.backends.embedder import build_embedder
     from service.backends.vector_store import StoreError, build_store
+    from service.model_files import ModelFileError
 
-    embedder = build_embedder(settings.embed)
+    try:
+        embedder = build_embedder(settings.embed, settings.models_dir)
+    except ModelFileError as exc:
+        _err(str(exc))
+        yield None, None
+        return
     try:
         store = build_store(settings.store, embedder.dim, embedder.name)
     except StoreError as exc:

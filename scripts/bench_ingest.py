@@ -68,7 +68,7 @@ def main() -> int:
     from service.settings import Settings, StoreSettings
 
     settings = Settings()
-    embedder = build_embedder(settings.embed)
+    embedder = build_embedder(settings.embed, settings.models_dir)
     batch = settings.embed.batch_size
     with tempfile.TemporaryDirectory(prefix="fonti-bench-ingest-") as tmp:
         corpus = Path(tmp) / "corpus"

@@ -58,7 +58,7 @@ def build_components(settings: Settings, metrics: Metrics | None = None) -> Comp
     from service.pipeline.retrieve import Retriever
 
     prompts = PromptLibrary(settings.prompts_dir)
-    embedder = build_embedder(settings.embed)
+    embedder = build_embedder(settings.embed, settings.models_dir)
     store = build_store(settings.store, embedder.dim, embedder.name)
     try:
         generator = build_generator(settings.llm, settings.models_dir)

