@@ -10,6 +10,7 @@ lost and nothing stays duplicated. Parsing runs in a thread ahead of embedding.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import queue
 import threading
@@ -23,15 +24,15 @@ from ingest.formats import ArticleInput, clean_text, parse_article
 from ingest.model import Article, ArticleFormatError, Chunk
 from ingest.readers import ReadError
 from service.backends.embedder import Embedder
-from service.backends.lexical import passage_vector
+from service.backends.lexical import SparseVec, passage_vector
 from service.backends.vector_store import StorePoint, VectorStore
 
 if TYPE_CHECKING:
     from service.metrics import Metrics
 
 Status = Literal["ingested", "replaced", "skipped"]
-# Articles looked up in the store with one query, and chunks upserted per call.
-GROUP_ARTICLES = 32
+# Articles looked up in the store with one query (a group is also cut at 8 embedding batches).
+GROUP_ARTICLES = 64
 _DONE = object()
 
 
@@ -104,6 +105,51 @@ class _Parsed:
     article: Article
     chunks: list[Chunk]
     digest: str
+    sparse: list[SparseVec]
+
+
+class _Writer:
+    """Runs store writes in order on a thread of its own, so they overlap the embedding.
+
+    The embedder (torch) releases the GIL while it computes; Qdrant's client code runs
+    meanwhile. An error in a write is raised at the next ``submit`` or ``drain``.
+    """
+
+    def __init__(self) -> None:
+        self._tasks: queue.Queue[Callable[[], None] | None] = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="fonti-store-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            task = self._tasks.get()
+            try:
+                if task is None:
+                    return
+                if self._error is None:
+                    task()
+            except BaseException as exc:  # re-raised in the submitting thread
+                self._error = exc
+            finally:
+                self._tasks.task_done()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def submit(self, task: Callable[[], None]) -> None:
+        self._raise()
+        self._tasks.put(task)
+
+    def drain(self) -> None:
+        """Wait until every submitted write is done."""
+        self._tasks.join()
+        self._raise()
+
+    def close(self) -> None:
+        self._tasks.put(None)
+        self._thread.join()
 
 
 Progress = Callable[[ArticleOutcome | IngestError], None]
@@ -139,18 +185,23 @@ class IngestService:
             except ArticleFormatError as exc:
                 yield IngestError(source=source, error=str(exc), id=inp.id)
                 continue
-            yield _Parsed(source, article, chunk_article(article), article.content_hash())
+            chunks = chunk_article(article)
+            sparse = [passage_vector(lexical_text(c)) for c in chunks]  # here: off the embedding thread
+            yield _Parsed(source, article, chunks, article.content_hash(), sparse)
 
-    def _embed(self, chunks: list[Chunk]) -> Iterator[list[StorePoint]]:
+    def _embed(self, chunks: list[tuple[Chunk, SparseVec]]) -> Iterator[list[StorePoint]]:
         for start in range(0, len(chunks), self._batch):
             batch = chunks[start : start + self._batch]
-            vectors = self._embedder.embed_passages([dense_text(c) for c in batch])
+            vectors = self._embedder.embed_passages([dense_text(c) for c, _ in batch])
             yield [
-                StorePoint(c.point_id, c.payload(), dense=v, sparse=passage_vector(lexical_text(c)))
-                for c, v in zip(batch, vectors, strict=True)
+                StorePoint(c.point_id, c.payload(), dense=v, sparse=sv)
+                for (c, sv), v in zip(batch, vectors, strict=True)
             ]
 
-    def _write_group(self, group: list[_Parsed], report: IngestReport, progress: Progress | None) -> None:
+    def _write_group(
+        self, group: list[_Parsed], report: IngestReport, progress: Progress | None, writer: _Writer
+    ) -> None:
+        writer.drain()  # the previous group is stored: its state is what we compare with
         states = self._store.article_states([p.article.id for p in group])
         todo: list[tuple[_Parsed, ArticleOutcome]] = []
         for p in group:
@@ -173,15 +224,19 @@ class IngestService:
                     progress(outcome)
             else:
                 todo.append((p, outcome))
-        chunks = [c for p, _ in todo for c in p.chunks]
+        chunks = [(c, sv) for p, _ in todo for c, sv in zip(p.chunks, p.sparse, strict=True)]
         for points in self._embed(chunks):
-            self._store.upsert(points)
-        for p, outcome in todo:
-            if outcome.status == "replaced":
-                self._store.delete_article(p.article.id, keep_hash=p.digest)
-            report.articles.append(outcome)
-            if progress:
-                progress(outcome)
+            writer.submit(functools.partial(self._store.upsert, points))
+
+        def finish() -> None:
+            for p, outcome in todo:
+                if outcome.status == "replaced":
+                    self._store.delete_article(p.article.id, keep_hash=p.digest)
+                report.articles.append(outcome)
+                if progress:
+                    progress(outcome)
+
+        writer.submit(finish)
 
     def ingest(
         self, items: Iterable[tuple[str, ArticleInput | ReadError]], progress: Progress | None = None
@@ -229,27 +284,32 @@ class IngestService:
 
     def _consume(self, parsed: queue.Queue[object], report: IngestReport, progress: Progress | None) -> None:
         with self._write_lock:
-            group: list[_Parsed] = []
-            while True:
-                entry = parsed.get()
-                if entry is _DONE:
-                    break
-                if isinstance(entry, IngestError):
-                    report.errors.append(entry)
-                    if progress:
-                        progress(entry)
-                    continue
-                assert isinstance(entry, _Parsed)
-                # The same id twice in a group would be checked against a stale state.
-                if any(g.article.id == entry.article.id for g in group):
-                    self._write_group(group, report, progress)
-                    group = []
-                group.append(entry)
-                if len(group) >= GROUP_ARTICLES or sum(len(g.chunks) for g in group) >= 4 * self._batch:
-                    self._write_group(group, report, progress)
-                    group = []
-            if group:
-                self._write_group(group, report, progress)
+            writer = _Writer()
+            try:
+                group: list[_Parsed] = []
+                while True:
+                    entry = parsed.get()
+                    if entry is _DONE:
+                        break
+                    if isinstance(entry, IngestError):
+                        report.errors.append(entry)
+                        if progress:
+                            progress(entry)
+                        continue
+                    assert isinstance(entry, _Parsed)
+                    # The same id twice in a group would be checked against a stale state.
+                    if any(g.article.id == entry.article.id for g in group):
+                        self._write_group(group, report, progress, writer)
+                        group = []
+                    group.append(entry)
+                    if len(group) >= GROUP_ARTICLES or sum(len(g.chunks) for g in group) >= 8 * self._batch:
+                        self._write_group(group, report, progress, writer)
+                        group = []
+                if group:
+                    self._write_group(group, report, progress, writer)
+                writer.drain()
+            finally:
+                writer.close()
 
     def delete(self, article_id: str) -> int:
         """Remove an article; returns how many chunks it had (0: it was not stored)."""
