@@ -247,6 +247,14 @@ class IngestService:
         """
         started = time.perf_counter()
         report = IngestReport()
+        if progress is not None:
+            # Called from the consumer and from the store-writer thread: one at a time.
+            callback, progress_lock = progress, threading.Lock()
+
+            def progress(event: ArticleOutcome | IngestError) -> None:
+                with progress_lock:
+                    callback(event)
+
         parsed: queue.Queue[object] = queue.Queue(maxsize=4 * GROUP_ARTICLES)
         failure: list[BaseException] = []
         stop = threading.Event()

@@ -17,7 +17,9 @@ OWNER_FILE = "fonti-service.json"
 
 
 def _loopback(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    if host in ("0.0.0.0", "", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host  # an IPv6 address in a URL
 
 
 def write_owner(settings: Settings, host: str, port: int) -> Path | None:

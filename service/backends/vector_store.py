@@ -412,6 +412,7 @@ class QdrantStore:
             if offset is None:
                 return
 
+    @_locked
     def article_states(self, article_ids: Sequence[str]) -> dict[str, dict[str, int]]:
         states: dict[str, dict[str, int]] = {}
         if not article_ids:
@@ -435,6 +436,7 @@ class QdrantStore:
         heads = [StoredPoint(id=str(p.id), payload=dict(p.payload or {})) for p in points]
         return heads, (str(next_offset) if next_offset is not None else None)
 
+    @_locked
     def article_points(self, article_ids: Sequence[str]) -> list[StoredPoint]:
         if not article_ids:
             return []

@@ -66,8 +66,8 @@ _TOKEN = re.compile(r"[^\W_]+")
 def months_in(text: str) -> set[int]:
     """Months named in ``text`` (Italian or English).
 
-    Short forms ("Mar", and "May", which is also a verb) count only next to a number
-    ("May 2023", "20 May"); full names always count.
+    Short forms ("Mar") and the English names that are also verbs ("May", "March")
+    count only next to a number ("May 2023", "20 March"); other names always count.
     """
     tokens = _TOKEN.findall(text)
     found = set()
@@ -76,7 +76,8 @@ def months_in(text: str) -> set[int]:
         if key not in _MONTHS:
             continue
         near_number = any(t.isdigit() for t in tokens[max(0, i - 1) : i + 2])
-        if len(key) > 4 or key in ("june", "july") or near_number:
+        # "march" and "may" are also verbs: like the short forms, they need a number beside them.
+        if (len(key) > 4 and key != "march") or key in ("june", "july") or near_number:
             found.add(_MONTHS[key])
     return found
 
