@@ -12,7 +12,7 @@ SAMPLE ?= data/sample
 DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models chromium run serve test test-all eval bench-ingest bench-search lint clean
+.PHONY: install models chromium run serve test test-all eval bench-ingest bench-search bench-ask bench-threads lint clean
 
 install: $(STAMP) models
 
@@ -63,6 +63,15 @@ bench-ingest: install
 # Hybrid search latency in local mode on generated 10k and 100k chunk collections.
 bench-search: install
 	$(PY) scripts/bench_search.py $(BENCH_ARGS)
+
+# Answer latency through the HTTP API (TTFT, decode tokens/s, total, peak RSS of the serving
+# process) vs raw llama-cpp-python on the identical prompts, in the same run (~30-60 min on 2 cores).
+bench-ask: install
+	$(PY) scripts/bench_ask.py $(BENCH_ARGS)
+
+# Prompt processing and decode speed for n_threads / n_threads_batch / n_batch (~10 min).
+bench-threads: install
+	$(PY) scripts/bench_threads.py $(BENCH_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check service ingest tests scripts

@@ -103,7 +103,17 @@ class LLMSettings(BaseSettings):
     max_tokens: int = Field(256, ge=16, description="Maximum tokens generated per answer.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
     seed: int = Field(0, description="Sampling seed, for reproducible answers.")
-    warmup: bool = Field(True, description="Run one tiny generation at start-up.")
+    warmup: bool = Field(
+        True,
+        description="At start-up, page the weights in and process the fixed system prompt once, so its "
+        "KV cache is reused by the first request.",
+    )
+    prompt_log: Path | None = Field(
+        None,
+        description="llama_cpp backend: append every generation (messages, prompt and cached-prefix "
+        "token counts, timings) to this JSONL file, for diagnostics and `make bench-ask`. It holds "
+        "users' questions; empty: off.",
+    )
 
 
 class EmbedSettings(BaseSettings):
