@@ -64,6 +64,24 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def rss_by_mapping(pid: int, top: int = 8) -> dict[str, int]:
+    """Resident kB of a process grouped by mapped file (anonymous memory as '[anon]'), largest first."""
+    sizes: dict[str, int] = {}
+    name = "[anon]"
+    try:
+        lines = Path(f"/proc/{pid}/smaps").read_text().splitlines()
+    except OSError:
+        return {}
+    for line in lines:
+        head = line.split()
+        if head and "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+            name = head[5] if len(head) > 5 else "[anon]"
+            name = name if name.startswith("[") else Path(name).name
+        elif line.startswith("Rss:"):
+            sizes[name] = sizes.get(name, 0) + int(head[1])
+    return dict(sorted(sizes.items(), key=lambda kv: -kv[1])[:top])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -200,7 +218,7 @@ def main() -> int:
                 ingest_s = time.perf_counter() - t
                 after_ingest = proc_status(proc.pid)
                 rows = run_questions(client, questions, log, settings, args.uncached_every)
-                final = proc_status(proc.pid)
+                final = proc_status(proc.pid) | {"rss_by_mapping_kB": rss_by_mapping(proc.pid)}
         finally:
             proc.send_signal(signal.SIGINT)
             try:

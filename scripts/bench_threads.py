@@ -7,7 +7,10 @@ a fresh subprocess per configuration: prompt processing of the whole uncached pr
 ``--rounds`` interleaved rounds so a change of machine load hits them all; medians are
 printed with the load average. Writes JSON.
 
-    python scripts/bench_threads.py [--rounds 2] [--decode 48] [--out var/bench/threads.json]
+    python scripts/bench_threads.py [--rounds 2] [--decode 48] [--build DIR] [--out var/bench/threads.json]
+
+``--build DIR`` adds the default configuration run with another llama-cpp-python build
+installed in DIR (``pip install --target DIR ...``), e.g. one compiled with AVX-512.
 """
 
 from __future__ import annotations
@@ -26,15 +29,17 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 DEV_ARTICLES = REPO.parent / "shared" / "data" / "dev" / "articles"
 
-# (n_threads, n_threads_batch, n_batch, OMP_WAIT_POLICY)
-CONFIGS: list[tuple[int, int, int, str]] = [
-    (1, 2, 512, "PASSIVE"),  # the default
-    (1, 2, 128, "PASSIVE"),
-    (1, 1, 512, "PASSIVE"),
-    (1, 1, 128, "PASSIVE"),
-    (2, 2, 512, "PASSIVE"),
-    (1, 2, 512, "ACTIVE"),
+DEFAULT = {"n_threads": 1, "n_threads_batch": 2, "n_batch": 512, "omp": "PASSIVE", "mmap": True, "build": ""}
+CONFIGS: list[dict[str, Any]] = [
+    DEFAULT,
+    DEFAULT | {"n_batch": 128},
+    DEFAULT | {"n_threads_batch": 1},
+    DEFAULT | {"n_threads_batch": 1, "n_batch": 128},
+    DEFAULT | {"n_threads": 2},
+    DEFAULT | {"omp": "ACTIVE"},  # libgomp's default; Fonti sets PASSIVE for its embedder
+    DEFAULT | {"mmap": False},
 ]
+KEYS = tuple(DEFAULT)
 
 
 def fixed_messages(budget: int = 900) -> list[dict[str, str]]:
@@ -61,6 +66,7 @@ def fixed_messages(budget: int = 900) -> list[dict[str, str]]:
 
 def child(cfg: dict[str, Any]) -> dict[str, Any]:
     """Runs in the subprocess: load, process the prompt uncached, decode; times in seconds."""
+    import llama_cpp
     from llama_cpp import Llama
 
     from service.backends.llm import _gguf_chat_formatter
@@ -75,7 +81,7 @@ def child(cfg: dict[str, Any]) -> dict[str, Any]:
         n_threads_batch=cfg["n_threads_batch"],
         n_batch=cfg["n_batch"],
         seed=0,
-        use_mmap=True,
+        use_mmap=cfg["mmap"],
         verbose=False,
     )
     messages = fixed_messages()
@@ -103,17 +109,18 @@ def child(cfg: dict[str, Any]) -> dict[str, Any]:
         "generated": n,
         "decode_tok_s": round((n - 1) / (last - first), 2) if n > 1 and last > first else None,
         "vm_hwm_mib": round(hwm / 1024),
+        "avx512": "AVX512 = 1" in llama_cpp.llama_print_system_info().decode(),
     }
 
 
-def run_config(cfg: tuple[int, int, int, str], decode: int, timeout: float) -> dict[str, Any]:
-    n_threads, n_threads_batch, n_batch, omp = cfg
-    spec = {"n_threads": n_threads, "n_threads_batch": n_threads_batch, "n_batch": n_batch, "decode": decode}
-    env = dict(os.environ, OMP_WAIT_POLICY=omp, HF_HUB_OFFLINE="1")
-    load = os.getloadavg()[0]
+def run_config(cfg: dict[str, Any], decode: int, timeout: float) -> dict[str, Any]:
+    env = dict(os.environ, OMP_WAIT_POLICY=cfg["omp"], HF_HUB_OFFLINE="1")
+    path = [cfg["build"]] if cfg["build"] else []
+    env["PYTHONPATH"] = os.pathsep.join([*path, str(REPO), os.environ.get("PYTHONPATH", "")])
+    base = cfg | {"load1": os.getloadavg()[0]}
     try:
         out = subprocess.run(
-            [sys.executable, __file__, "--child", json.dumps(spec)],
+            [sys.executable, __file__, "--child", json.dumps(cfg | {"decode": decode})],
             env=env,
             capture_output=True,
             text=True,
@@ -121,10 +128,10 @@ def run_config(cfg: tuple[int, int, int, str], decode: int, timeout: float) -> d
             check=True,
         )
     except subprocess.TimeoutExpired:
-        return spec | {"omp": omp, "load1": load, "error": f"timed out after {timeout:.0f} s"}
+        return base | {"error": f"timed out after {timeout:.0f} s"}
     except subprocess.CalledProcessError as exc:
-        return spec | {"omp": omp, "load1": load, "error": exc.stderr[-500:]}
-    return spec | {"omp": omp, "load1": load} | json.loads(out.stdout.strip().splitlines()[-1])
+        return base | {"error": exc.stderr[-500:] or f"exit status {exc.returncode}"}
+    return base | json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> int:
@@ -135,21 +142,22 @@ def main() -> int:
     parser.add_argument("--decode", type=int, default=48, help="tokens decoded per run")
     parser.add_argument("--timeout", type=float, default=300, help="seconds one configuration may take")
     parser.add_argument("--out", type=Path, default=REPO / "var" / "bench" / "threads.json")
+    parser.add_argument("--build", default="", help="folder of another llama-cpp-python build to compare")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return 0
+    configs = CONFIGS + ([DEFAULT | {"build": args.build}] if args.build else [])
     runs = []
     for r in range(args.rounds):
-        order = CONFIGS if r % 2 == 0 else CONFIGS[::-1]
-        for cfg in order:
+        for cfg in configs if r % 2 == 0 else configs[::-1]:
             res = run_config(cfg, args.decode, args.timeout)
             runs.append(res)
             print(json.dumps(res), flush=True)
     rows = []
-    for cfg in CONFIGS:
-        mine = [x for x in runs if (x["n_threads"], x["n_threads_batch"], x["n_batch"], x["omp"]) == cfg]
+    for cfg in configs:
+        mine = [x for x in runs if all(x[k] == cfg[k] for k in KEYS)]
         ok = [x for x in mine if "error" not in x]
 
         def med(key: str, ok: list[dict[str, Any]] = ok) -> float | None:
@@ -157,29 +165,27 @@ def main() -> int:
             return round(statistics.median(v), 2) if v else None
 
         rows.append(
-            {
-                "n_threads": cfg[0],
-                "n_threads_batch": cfg[1],
-                "n_batch": cfg[2],
-                "omp_wait_policy": cfg[3],
-                "prompt_tokens": med("prompt_tokens"),
-                "prompt_tok_s": med("prompt_tok_s"),
-                "ttft_s": med("ttft_s"),
-                "decode_tok_s": med("decode_tok_s"),
-                "vm_hwm_mib": med("vm_hwm_mib"),
+            cfg
+            | {
+                "build": cfg["build"] or "installed",
+                **{
+                    k: med(k)
+                    for k in ("prompt_tokens", "prompt_tok_s", "ttft_s", "decode_tok_s", "vm_hwm_mib")
+                },
                 "load1": [round(x["load1"], 1) for x in mine],
                 "errors": [x["error"] for x in mine if "error" in x],
             }
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"configs": rows, "runs": runs, "cpus": os.cpu_count()}, indent=1))
-    print(f"\n{'threads':>8}{'batch thr':>10}{'n_batch':>8}{'omp':>9}{'pp tok/s':>10}{'ttft s':>8}", end="")
-    print(f"{'decode tok/s':>13}{'HWM MiB':>9}  load")
+    head = ("threads", "batch thr", "n_batch", "omp", "mmap", "pp tok/s", "ttft s", "decode tok/s", "HWM MiB")
+    print("\n" + "".join(f"{h:>13}" for h in head) + "  load / build")
     for x in rows:
+        cells = [x[k] for k in ("n_threads", "n_threads_batch", "n_batch", "omp", "mmap")]
+        cells += [x[k] or "-" for k in ("prompt_tok_s", "ttft_s", "decode_tok_s", "vm_hwm_mib")]
         print(
-            f"{x['n_threads']:>8}{x['n_threads_batch']:>10}{x['n_batch']:>8}{x['omp_wait_policy']:>9}"
-            f"{x['prompt_tok_s'] or '-':>10}{x['ttft_s'] or '-':>8}{x['decode_tok_s'] or '-':>13}"
-            f"{x['vm_hwm_mib'] or '-':>9}  {x['load1']} {'; '.join(x['errors'])[:80]}"
+            "".join(f"{c!s:>13}" for c in cells)
+            + f"  {x['load1']} {x['build']} {'; '.join(x['errors'])[:80]}"
         )
     print(f"-> {args.out}")
     return 0

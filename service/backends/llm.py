@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
@@ -110,6 +112,8 @@ class LlamaCppGenerator:
         self.lock = threading.Lock()
         self.load = GenerationLoad()
         self._prompt_log = settings.prompt_log
+        # One long-lived model thread: llama.cpp's OpenMP pool belongs to the thread that calls it.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fonti-llm")
 
     def _load(self, n_ctx: int) -> Any:
         from llama_cpp import Llama
@@ -180,31 +184,58 @@ class LlamaCppGenerator:
                 seed=self._settings.seed,
                 stream=True,
             )
-            n = 0
+            # The model runs on its own thread, decoding the next token while the caller
+            # (SSE through the event loop) handles this one: the model never waits for the
+            # network or a busy core's scheduler between tokens.
+            out: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
+            stop = threading.Event()
+            done = self._worker.submit(self._produce, chunks, out, stop, stats, start)
             try:
-                for chunk in chunks:
-                    choice: Any = chunk["choices"][0]
-                    delta = choice["delta"].get("content")
-                    if not isinstance(delta, str) or not delta:
-                        continue
-                    if stats.first_token_s is None:
-                        stats.first_token_s = time.perf_counter() - start
-                    n += 1
-                    yield delta
+                while (item := out.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
             finally:
-                close = getattr(chunks, "close", None)
-                if close:
-                    close()
-                stats.total_s = time.perf_counter() - start
+                stop.set()
+                done.result()
                 # A delta can carry several tokens (multi-byte characters); the context
                 # holds every generated token but the last one sampled.
                 evaluated = ctx.n_tokens - len(ids) if ids is not None else 0
-                stats.completion_tokens = max(n, evaluated)
+                stats.completion_tokens = max(stats.completion_tokens, evaluated)
                 if self._prompt_log is not None:
                     self._log_prompt(slot, messages, max_tokens, stats)
         finally:
             self.load.add(active=-1)
             self.lock.release()
+
+    @staticmethod
+    def _produce(
+        chunks: Iterator[Any],
+        out: queue.SimpleQueue[str | BaseException | None],
+        stop: threading.Event,
+        stats: GenerationStats,
+        start: float,
+    ) -> None:
+        """Run the generation on the model thread, passing text deltas to ``out``; None ends them."""
+        try:
+            for chunk in chunks:
+                if stop.is_set():  # the caller stopped reading: stop generating
+                    break
+                delta = chunk["choices"][0]["delta"].get("content")
+                if not isinstance(delta, str) or not delta:
+                    continue
+                if stats.first_token_s is None:
+                    stats.first_token_s = time.perf_counter() - start
+                stats.completion_tokens += 1
+                out.put(delta)
+        except BaseException as exc:  # re-raised in the caller's thread
+            out.put(exc)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close:
+                close()
+            stats.total_s = time.perf_counter() - start
+            out.put(None)
 
     def _log_prompt(
         self, slot: str, messages: Sequence[ChatMessage], max_tokens: int, stats: GenerationStats
@@ -227,6 +258,10 @@ class LlamaCppGenerator:
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
         except OSError as exc:  # diagnostics must never break an answer
             log.warning("cannot write the prompt log %s: %s", self._prompt_log, exc)
+
+    def close(self) -> None:
+        """Let the model thread end once idle."""
+        self._worker.shutdown(wait=False)
 
     def check_ready(self) -> str | None:
         loaded = getattr(self._llm, "_ctx", None) is not None
