@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -94,6 +95,10 @@ class LlamaCppGenerator:
 
     def __init__(self, settings: LLMSettings, model_path: Path):
         offline_env()
+        # Read when llama.cpp's OpenMP runtime loads. Spinning threads (libgomp's default)
+        # made prompt processing 2.4x and decoding 2.7x slower on 2 shared cores
+        # (scripts/bench_threads.py).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             import llama_cpp  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the environment
