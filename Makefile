@@ -24,7 +24,7 @@ SAMPLE ?= data/sample
 DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models chromium run serve test test-all eval bench-ingest bench-search bench-ask bench-threads lint clean
+.PHONY: install models chromium run serve test test-all eval bench-ingest bench-search bench-ask bench-threads device-check lint clean
 
 install: $(STAMP) models
 
@@ -84,6 +84,10 @@ bench-ask: install
 # Prompt processing and decode speed for n_threads / n_threads_batch / n_batch (~10 min).
 bench-threads: install
 	$(PY) scripts/bench_threads.py $(BENCH_ARGS)
+
+# CPU extensions and GPUs vs what the installed llama-cpp-python uses, and how to rebuild it.
+device-check:
+	$(PY) scripts/device_check.py
 
 lint: install
 	$(VENV)/bin/ruff check service ingest tests scripts

@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -217,7 +218,7 @@ def main() -> int:
                 client.post("/v1/articles", json={"articles": items}).raise_for_status()
                 ingest_s = time.perf_counter() - t
                 after_ingest = proc_status(proc.pid)
-                rows = run_questions(client, questions, log, settings, args.uncached_every)
+                rows = run_questions(client, questions, log, settings, args.uncached_every, args.out)
                 final = proc_status(proc.pid) | {"rss_by_mapping_kB": rss_by_mapping(proc.pid)}
         finally:
             proc.send_signal(signal.SIGINT)
@@ -235,9 +236,27 @@ def main() -> int:
 
 
 def run_questions(
-    client: Any, questions: list[dict[str, Any]], log: Path, settings: Any, uncached_every: int
+    client: Any, questions: list[dict[str, Any]], log: Path, settings: Any, uncached_every: int, out: Path
 ) -> list[dict[str, Any]]:
-    """Each question through Fonti, then the same prompt through the raw model in this process."""
+    """Each question through Fonti, then the same prompt through the raw model in this process.
+
+    The rows so far are written to ``out`` after each question; Ctrl-C stops after the
+    current one and the summary covers the questions done.
+    """
+    rows: list[dict[str, Any]] = []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        for row in _measure(client, questions, log, settings, uncached_every):
+            rows.append(row)
+            out.write_text(json.dumps({"partial": True, "questions": rows}, indent=1, ensure_ascii=False))
+    except KeyboardInterrupt:
+        print(f"interrupted: {len(rows)} questions measured", file=sys.stderr)
+    return rows
+
+
+def _measure(
+    client: Any, questions: list[dict[str, Any]], log: Path, settings: Any, uncached_every: int
+) -> Iterator[dict[str, Any]]:
     from llama_cpp import Llama
 
     from service.backends.llm import _gguf_chat_formatter
@@ -257,7 +276,6 @@ def run_questions(
     )
     formatter = _gguf_chat_formatter(raw)
     seen = 0
-    rows = []
     for i, q in enumerate(questions):
         row: dict[str, Any] = {"id": q["id"], "question": q["question"], "load1": os.getloadavg()[0]}
         fonti = ask(client, q["question"])
@@ -268,7 +286,7 @@ def run_questions(
         row["fonti"] = fonti | {"timings": body["timings"], "abstained": body["abstained"]}
         if not answer_records:  # abstained before the LLM (off-topic, missing figures)
             row["llm"] = False
-            rows.append(row)
+            yield row
             continue
         rec = answer_records[-1]
         row["llm"] = True
@@ -288,7 +306,6 @@ def run_questions(
         row["raw"]["generated_tokens"] = max(row["raw"]["deltas"], raw.n_tokens - len(ids))
         row["token_identical"] = len(ids) == rec["prompt_tokens"] and list(raw.input_ids[: len(ids)]) == ids
         row["uncached_tokens"] = len(ids) - cached
-        rows.append(row)
         f, r = row["fonti"], row["raw"]
         print(
             f"{q['id']:>6} prompt {len(ids):4d} (cached {cached:4d}) gen {k:3d} | fonti ttft "
@@ -298,7 +315,7 @@ def run_questions(
             + f" | identical {row['token_identical']} | load {row['load1']:.1f}",
             flush=True,
         )
-    return rows
+        yield row
 
 
 def _stats(values: list[float | None]) -> dict[str, float | None]:

@@ -90,7 +90,8 @@ class LlamaCppGenerator:
 
     One model serves one generation at a time: a lock serialises them. llama.cpp keeps
     the KV cache of the previous prompt and reuses the longest common prefix, so the
-    fixed system prompt is processed once, not per request.
+    fixed system prompt is processed once, not per request; each generation's stats say
+    how many prompt tokens were reused (``cached_tokens``).
     """
 
     def __init__(self, settings: LLMSettings, model_path: Path):
