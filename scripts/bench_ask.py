@@ -283,7 +283,7 @@ def _measure(
         records = [json.loads(x) for x in log.read_text("utf-8").splitlines()[seen:]] if log.exists() else []
         seen += len(records)
         answer_records = [r for r in records if r["slot"] == "answer"]
-        row["fonti"] = fonti | {"timings": body["timings"], "abstained": body["abstained"]}
+        row["fonti"] = fonti | {k: body[k] for k in ("timings", "abstained", "answer")}
         if not answer_records:  # abstained before the LLM (off-topic, missing figures)
             row["llm"] = False
             yield row
@@ -407,7 +407,16 @@ def summarise(
         "serving_process_memory_kB": memory,
         "load_average": {"start": load_start, "end": load_end},
         "cpus": os.cpu_count(),
+        "llama_cpp": _build_info(),
     }
+
+
+def _build_info() -> str:
+    """The llama.cpp build both processes load (same PYTHONPATH): version and CPU features."""
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode().strip()
+    return f"{llama_cpp.__version__} {llama_cpp.__file__}: {info}"
 
 
 def print_summary(res: dict[str, Any]) -> None:
