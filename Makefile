@@ -7,12 +7,24 @@ FONTI := $(VENV)/bin/fonti
 STAMP := $(VENV)/.fonti-installed
 # llama.cpp must not be built with -march=native: the VM forbids some native
 # instructions (AMX) and the binary dies with SIGILL.
-LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF
+# AVX-512 is enabled feature by feature when this machine's CPU lists it (never AMX):
+# prompt processing ran ~1.5-2x faster with it here (scripts/bench_threads.py --build).
+# LLAMA_AVX512=off keeps the portable AVX2 build; a GPU build: see README "Speed".
+CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+LLAMA_AVX512 ?= auto
+ifeq ($(LLAMA_AVX512),auto)
+LLAMA_CPU_ARGS := $(if $(filter avx512f,$(CPU_FLAGS)),-DGGML_AVX512=ON \
+	$(if $(filter avx512_vnni,$(CPU_FLAGS)),-DGGML_AVX512_VNNI=ON) \
+	$(if $(filter avx512_bf16,$(CPU_FLAGS)),-DGGML_AVX512_BF16=ON) \
+	$(if $(filter avx512vbmi,$(CPU_FLAGS)),-DGGML_AVX512_VBMI=ON)) \
+	$(if $(filter avx_vnni,$(CPU_FLAGS)),-DGGML_AVX_VNNI=ON)
+endif
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DLLAVA_BUILD=OFF $(strip $(LLAMA_CPU_ARGS))
 SAMPLE ?= data/sample
 DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models chromium run serve test test-all eval check-embed bench-embed bench-ingest bench-search lint clean
+.PHONY: install models chromium run serve test test-all eval check-embed bench-embed bench-ingest bench-search bench-ask bench-threads device-check lint clean
 
 install: $(STAMP) models
 
@@ -72,6 +84,19 @@ bench-ingest: install
 # Hybrid search latency in local mode on generated 10k and 100k chunk collections.
 bench-search: install
 	$(PY) scripts/bench_search.py $(BENCH_ARGS)
+
+# Answer latency through the HTTP API (TTFT, decode tokens/s, total, peak RSS of the serving
+# process) vs raw llama-cpp-python on the identical prompts, in the same run (~30-60 min on 2 cores).
+bench-ask: install
+	$(PY) scripts/bench_ask.py $(BENCH_ARGS)
+
+# Prompt processing and decode speed for n_threads / n_threads_batch / n_batch (~10 min).
+bench-threads: install
+	$(PY) scripts/bench_threads.py $(BENCH_ARGS)
+
+# CPU extensions and GPUs vs what the installed llama-cpp-python uses, and how to rebuild it.
+device-check:
+	$(PY) scripts/device_check.py
 
 lint: install
 	$(VENV)/bin/ruff check service ingest tests scripts

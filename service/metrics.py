@@ -72,6 +72,17 @@ class Metrics:
         self.completion_tokens = Counter(
             "fonti_answer_completion_tokens", "Tokens generated for answers.", registry=r
         )
+        self.prompt_tokens = Counter(
+            "fonti_answer_prompt_tokens",
+            "Prompt tokens of answers (llama_cpp backend).",
+            registry=r,
+        )
+        self.prompt_tokens_cached = Counter(
+            "fonti_answer_prompt_tokens_cached",
+            "Prompt tokens of answers whose KV cache llama.cpp reused from the previous request "
+            "(the shared prefix); cached / prompt tokens is the cache hit rate.",
+            registry=r,
+        )
         self.answers = Counter(
             "fonti_answers", "Answers by outcome (answered, abstained).", ["outcome"], registry=r
         )
@@ -113,9 +124,18 @@ class Metrics:
         if hasattr(generator, "retries"):
             self.registry.register(_RetriesCollector(lambda: int(generator.retries)))
 
-    def observe_generation(self, first_token_s: float | None, tokens: int, total_s: float) -> None:
-        """Record one generation's time to first token and decode speed."""
+    def observe_generation(
+        self,
+        first_token_s: float | None,
+        tokens: int,
+        total_s: float,
+        prompt_tokens: int = 0,
+        cached_tokens: int = 0,
+    ) -> None:
+        """Record one generation's time to first token, decode speed and prompt-cache reuse."""
         self.completion_tokens.inc(tokens)
+        self.prompt_tokens.inc(prompt_tokens)
+        self.prompt_tokens_cached.inc(cached_tokens)
         if first_token_s is None:
             return
         self.first_token.observe(first_token_s)

@@ -173,3 +173,23 @@ def test_healthz_and_openapi(dev_client):
     assert dev_client.get("/healthz").json()["status"] == "ok"
     paths = dev_client.get("/openapi.json").json()["paths"]
     assert {"/v1/articles", "/v1/search", "/v1/ask", "/healthz"} <= set(paths)
+
+
+def test_answers_report_prompt_tokens_and_the_reused_cache(dev_client):
+    question = "Quale testata riferisce che Musk avrebbe parlato anche con Sergei Kiriyenko?"
+    first = dev_client.post("/v1/ask", json={"question": question}).json()["timings"]
+    second = dev_client.post("/v1/ask", json={"question": question}).json()["timings"]
+    # The fixed system prompt comes first, so it is always reused; the same question reuses all but one.
+    assert first["prompt_tokens"] > first["cached_prompt_tokens"] > 400
+    assert second["cached_prompt_tokens"] == second["prompt_tokens"] - 1
+    metrics = dev_client.get("/metrics").text
+    counts = {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"^(fonti_answer_prompt_tokens(?:_cached)?_total) (\S+)$", metrics, re.M)
+    }
+    total, cached = (
+        counts["fonti_answer_prompt_tokens_total"],
+        counts["fonti_answer_prompt_tokens_cached_total"],
+    )
+    assert total >= first["prompt_tokens"] + second["prompt_tokens"]
+    assert cached >= first["cached_prompt_tokens"] + second["cached_prompt_tokens"] and cached < total

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
@@ -26,6 +30,7 @@ class GenerationStats:
     """Filled in while a generation runs; read after the iterator is exhausted."""
 
     prompt_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens whose KV llama.cpp reused from the previous request
     completion_tokens: int = 0
     first_token_s: float | None = None
     total_s: float = 0.0
@@ -85,11 +90,16 @@ class LlamaCppGenerator:
 
     One model serves one generation at a time: a lock serialises them. llama.cpp keeps
     the KV cache of the previous prompt and reuses the longest common prefix, so the
-    fixed system prompt is processed once, not per request.
+    fixed system prompt is processed once, not per request; each generation's stats say
+    how many prompt tokens were reused (``cached_tokens``).
     """
 
     def __init__(self, settings: LLMSettings, model_path: Path):
         offline_env()
+        # Read when llama.cpp's OpenMP runtime loads. Spinning threads (libgomp's default)
+        # made prompt processing 2.4x and decoding 2.7x slower on 2 shared cores
+        # (scripts/bench_threads.py).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             import llama_cpp  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -103,9 +113,13 @@ class LlamaCppGenerator:
         self._llm = self._load(settings.n_ctx)
         # Extra contexts on the same mmap'd weights, one per prompt-cache slot.
         self._slots: dict[str, Any] = {"answer": self._llm}
+        self._formatter = _gguf_chat_formatter(self._llm)
         self.name = model_path.name
         self.lock = threading.Lock()
         self.load = GenerationLoad()
+        self._prompt_log = settings.prompt_log
+        # One long-lived model thread: llama.cpp's OpenMP pool belongs to the thread that calls it.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fonti-llm")
 
     def _load(self, n_ctx: int) -> Any:
         from llama_cpp import Llama
@@ -136,6 +150,17 @@ class LlamaCppGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
+    def prompt_token_ids(self, messages: Sequence[ChatMessage]) -> list[int] | None:
+        """The exact tokens ``create_chat_completion`` feeds the model for ``messages``.
+
+        Rendered with the GGUF's own chat template and tokenized as llama-cpp-python's
+        chat handler does; None when another chat format is in use.
+        """
+        if self._formatter is None:
+            return None
+        text = self._formatter(messages=list(messages)).prompt
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
     def stream(
         self,
         messages: Sequence[ChatMessage],
@@ -153,33 +178,96 @@ class LlamaCppGenerator:
         self.load.add(active=1)
         try:
             start = time.perf_counter()
-            chunks = self._context(slot).create_chat_completion(
+            ctx = self._context(slot)
+            ids = self.prompt_token_ids(messages)
+            if ids is not None:
+                stats.prompt_tokens = len(ids)
+                stats.cached_tokens = reusable_prefix(list(ctx._input_ids), ids)
+            chunks = ctx.create_chat_completion(
                 messages=list(messages),
                 max_tokens=max_tokens,
                 temperature=self._settings.temperature,
                 seed=self._settings.seed,
                 stream=True,
             )
-            n = 0
+            # The model runs on its own thread, decoding the next token while the caller
+            # (SSE through the event loop) handles this one: the model never waits for the
+            # network or a busy core's scheduler between tokens.
+            out: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
+            stop = threading.Event()
+            done = self._worker.submit(self._produce, chunks, out, stop, stats, start)
             try:
-                for chunk in chunks:
-                    choice: Any = chunk["choices"][0]
-                    delta = choice["delta"].get("content")
-                    if not isinstance(delta, str) or not delta:
-                        continue
-                    if stats.first_token_s is None:
-                        stats.first_token_s = time.perf_counter() - start
-                    n += 1
-                    yield delta
+                while (item := out.get()) is not None:
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
             finally:
-                close = getattr(chunks, "close", None)
-                if close:
-                    close()
-                stats.completion_tokens = n
-                stats.total_s = time.perf_counter() - start
+                stop.set()
+                done.result()
+                # A delta can carry several tokens (multi-byte characters); the context
+                # holds every generated token but the last one sampled.
+                evaluated = ctx.n_tokens - len(ids) if ids is not None else 0
+                stats.completion_tokens = max(stats.completion_tokens, evaluated)
+                if self._prompt_log is not None:
+                    self._log_prompt(slot, messages, max_tokens, stats)
         finally:
             self.load.add(active=-1)
             self.lock.release()
+
+    @staticmethod
+    def _produce(
+        chunks: Iterator[Any],
+        out: queue.SimpleQueue[str | BaseException | None],
+        stop: threading.Event,
+        stats: GenerationStats,
+        start: float,
+    ) -> None:
+        """Run the generation on the model thread, passing text deltas to ``out``; None ends them."""
+        try:
+            for chunk in chunks:
+                if stop.is_set():  # the caller stopped reading: stop generating
+                    break
+                delta = chunk["choices"][0]["delta"].get("content")
+                if not isinstance(delta, str) or not delta:
+                    continue
+                if stats.first_token_s is None:
+                    stats.first_token_s = time.perf_counter() - start
+                stats.completion_tokens += 1
+                out.put(delta)
+        except BaseException as exc:  # re-raised in the caller's thread
+            out.put(exc)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close:
+                close()
+            stats.total_s = time.perf_counter() - start
+            out.put(None)
+
+    def _log_prompt(
+        self, slot: str, messages: Sequence[ChatMessage], max_tokens: int, stats: GenerationStats
+    ) -> None:
+        """Append one generation to FONTI_LLM_PROMPT_LOG (called under the lock: lines never interleave)."""
+        record = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "slot": slot,
+            "messages": list(messages),
+            "max_tokens": max_tokens,
+            "prompt_tokens": stats.prompt_tokens,
+            "cached_tokens": stats.cached_tokens,
+            "completion_tokens": stats.completion_tokens,
+            "first_token_s": stats.first_token_s,
+            "total_s": stats.total_s,
+        }
+        assert self._prompt_log is not None
+        try:
+            with self._prompt_log.open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        except OSError as exc:  # diagnostics must never break an answer
+            log.warning("cannot write the prompt log %s: %s", self._prompt_log, exc)
+
+    def close(self) -> None:
+        """Let the model thread end once idle."""
+        self._worker.shutdown(wait=False)
 
     def check_ready(self) -> str | None:
         loaded = getattr(self._llm, "_ctx", None) is not None
@@ -196,6 +284,38 @@ class LlamaCppGenerator:
         ]
         for _ in self.stream(messages, max_tokens=1):
             pass
+
+
+def reusable_prefix(cached: Sequence[int], prompt: Sequence[int]) -> int:
+    """Prompt tokens llama.cpp will not recompute: the common prefix with the cached tokens.
+
+    Mirrors ``Llama.generate``: when the whole prompt is cached, the last token is
+    evaluated again to refresh the logits.
+    """
+    n = 0
+    for a, b in zip(cached, prompt, strict=False):
+        if a != b:
+            break
+        n += 1
+    return min(n, max(len(prompt) - 1, 0))
+
+
+def _gguf_chat_formatter(llm: Any) -> Any:
+    """The formatter llama-cpp-python builds from the GGUF's chat template, if that is the format in use."""
+    template = llm.metadata.get("tokenizer.chat_template")
+    if llm.chat_format != "chat_template.default" or not template:
+        return None
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    def text(token: int) -> str:
+        return str(llm._model.token_get_text(token)) if token != -1 else ""
+
+    return Jinja2ChatFormatter(
+        template=template,
+        eos_token=text(llm.token_eos()),
+        bos_token=text(llm.token_bos()),
+        stop_token_ids=[llm.token_eos()],
+    )
 
 
 def build_generator(settings: LLMSettings, models_dir: Path) -> Generator:

@@ -250,10 +250,19 @@ class AnswerService:
             shown += tail
             yield Event("token", tail)
         if self._metrics is not None:
-            self._metrics.observe_generation(stats.first_token_s, stats.completion_tokens, stats.total_s)
+            self._metrics.observe_generation(
+                stats.first_token_s,
+                stats.completion_tokens,
+                stats.total_s,
+                stats.prompt_tokens,
+                stats.cached_tokens,
+            )
         timings["first_token_ms"] = round((stats.first_token_s or 0.0) * 1000, 1)
         timings["generation_ms"] = round(stats.total_s * 1000, 1)
         timings["completion_tokens"] = float(stats.completion_tokens)
+        if stats.prompt_tokens:
+            timings["prompt_tokens"] = float(stats.prompt_tokens)
+            timings["cached_prompt_tokens"] = float(stats.cached_tokens)
         if raw.lstrip().startswith(NOT_FOUND) or (NOT_FOUND in raw and not rewriter.order):
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             yield Event("done", self._abstain(question, language, timings))

@@ -1,0 +1,66 @@
+"""The prompt cache of the in-process model: exact prompt tokens, the reused prefix, the prompt log."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from service.backends.llm import GenerationStats, LlamaCppGenerator, build_generator, reusable_prefix
+from service.pipeline.prompts import PromptLibrary
+from service.settings import LLMSettings, Settings
+
+
+def test_reusable_prefix_mirrors_llama_cpp():
+    assert reusable_prefix([1, 2, 3, 9], [1, 2, 3, 4, 5]) == 3
+    assert reusable_prefix([1, 2, 3, 4, 5, 6], [1, 2, 3]) == 2  # all cached: the last one is recomputed
+    assert reusable_prefix([1, 2, 3], [1, 2, 3]) == 2
+    assert reusable_prefix([], [1, 2]) == 0
+    assert reusable_prefix([5], [1]) == 0
+
+
+@pytest.fixture(scope="module")
+def generator(tmp_path_factory: pytest.TempPathFactory) -> tuple[LlamaCppGenerator, Path, PromptLibrary]:
+    log = tmp_path_factory.mktemp("log") / "prompts.jsonl"
+    settings = Settings(llm=LLMSettings(prompt_log=log))
+    gen = build_generator(settings.llm, settings.models_dir)
+    assert isinstance(gen, LlamaCppGenerator)
+    return gen, log, PromptLibrary(settings.prompts_dir)
+
+
+def test_prompt_tokens_are_what_llama_cpp_evaluates_and_the_system_prefix_is_reused(generator):
+    gen, log, prompts = generator
+    gen.warmup(prompts.system)
+    passages = [
+        SimpleNamespace(
+            number=1,
+            outlet="Notizie del Nord",
+            title="Ponte chiuso",
+            text="Il sindaco Rossi chiude il ponte.",
+        )
+    ]
+    messages = prompts.answer_messages("Chi chiude il ponte?", "it", passages)
+    ids = gen.prompt_token_ids(messages)
+    assert ids is not None
+    stats = GenerationStats()
+    assert "".join(gen.stream(messages, max_tokens=6, stats=stats))
+    assert stats.prompt_tokens == len(ids)
+    # llama.cpp's own record of what it evaluated starts with exactly these tokens.
+    assert [int(t) for t in gen._context("answer").input_ids[: len(ids)]] == ids
+    warm = gen.prompt_token_ids(
+        [{"role": "system", "content": prompts.system}, {"role": "user", "content": "Hi"}]
+    )
+    assert warm is not None
+    assert (
+        stats.cached_tokens == reusable_prefix(warm, ids) > gen.count_tokens(prompts.system)
+    )  # the warm-up left it cached
+    again = GenerationStats()
+    "".join(gen.stream(messages, max_tokens=6, stats=again))
+    assert again.cached_tokens == len(ids) - 1 and again.prompt_tokens == len(ids)
+    records = [json.loads(line) for line in log.read_text("utf-8").splitlines()]
+    last = records[-1]
+    assert last["slot"] == "answer" and last["messages"] == messages
+    assert (last["prompt_tokens"], last["cached_tokens"]) == (len(ids), len(ids) - 1)
+    assert 1 <= last["completion_tokens"] <= 6 and 0 < last["first_token_s"] <= last["total_s"]
