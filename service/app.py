@@ -8,10 +8,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from service.api import articles_router, ask_router, health_router, openai_router, search_router
 from service.api.errors import install_error_handlers
+from service.api.middleware import BODY_ERRORS, BodyGuardMiddleware, RequestContextMiddleware
+from service.api.security import UNAUTHORIZED, KeyRing, require_key
+from service.backpressure import GenerationGate
 from service.owner import remove_owner
 from service.settings import Settings
 
@@ -69,6 +72,9 @@ def build_components(settings: Settings) -> Components:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new app for ``settings`` (default: from the environment). Models load at start-up."""
     settings = settings or Settings()
+    server = settings.server
+    keys = KeyRing(server)  # KeyConfigError: unreadable key file, contradictory settings
+    gate = GenerationGate(server.generation_slots, server.queue_depth, server.request_deadline_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await gate.shutdown(server.shutdown_grace_s)  # stop generations before the store closes
             components.close()
             remove_owner(getattr(app.state, "owner_file", None))
 
@@ -89,7 +96,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.keys = keys
+    app.state.gate = gate  # backpressure counters: active, waiting, rejected, timed_out, cancelled
     install_error_handlers(app)
-    for module in (health_router, articles_router, search_router, ask_router, openai_router):
-        app.include_router(module.router)
+    app.include_router(health_router.router)
+    # Keys guard writes whenever configured, reads on request; only guarded routes declare it.
+    guard = [Depends(require_key)]
+    reads = guard if server.require_key_for_ask else []
+    read_errors = UNAUTHORIZED if reads else {}
+    app.include_router(articles_router.router, dependencies=reads, responses=read_errors)
+    app.include_router(
+        articles_router.writes,
+        dependencies=guard if keys.configured else [],
+        responses={**BODY_ERRORS, **(UNAUTHORIZED if keys.configured else {})},
+    )
+    for module in (search_router, ask_router, openai_router):
+        app.include_router(module.router, dependencies=reads, responses={**BODY_ERRORS, **read_errors})
+    app.add_middleware(
+        BodyGuardMiddleware, max_bytes=server.max_body_bytes, multipart_paths=("/v1/articles",)
+    )
+    app.add_middleware(RequestContextMiddleware)  # outermost: every response carries X-Request-ID
     return app

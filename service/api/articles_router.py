@@ -13,7 +13,6 @@ from pydantic import ValidationError
 from ingest.catalog import get_article, list_articles
 from ingest.files import FILE_FORMATS, Item, read_bytes
 from ingest.formats import ArticleInput
-from ingest.readers import ReadError
 from service.api.errors import ApiError
 from service.api.schemas import (
     ArticleDetailOut,
@@ -28,6 +27,8 @@ from service.api.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["articles"])
+# Ingest and delete: the app factory puts them behind an API key when keys are configured.
+writes = APIRouter(prefix="/v1", tags=["articles"])
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:
@@ -73,6 +74,7 @@ def _limit_count(n: int, limits: Any) -> None:
             413,
             f"articles: {n} articles in one request, the limit is "
             f"{limits.max_articles_per_request} (FONTI_MAX_ARTICLES_PER_REQUEST)",
+            detail={"field": "articles", "limit": limits.max_articles_per_request},
         )
 
 
@@ -101,8 +103,12 @@ async def _upload_items(request: Request, limits: Any) -> list[Item]:
         name = upload.filename or "upload"
         data = await upload.read()
         if len(data) > limits.max_article_chars * 4:
-            items.append((name, ReadError(f"{len(data)} bytes, the limit is {limits.max_article_chars * 4}")))
-            continue
+            raise ApiError(
+                413,
+                f"files[{name!r}]: {len(data)} bytes, the limit is {limits.max_article_chars * 4} "
+                "(4 x FONTI_MAX_ARTICLE_CHARS); nothing was stored",
+                detail={"field": "files", "limit": limits.max_article_chars * 4},
+            )
         for label, item in read_bytes(data, name, fmt, default_id=name):
             if outlet and isinstance(item, ArticleInput) and not item.outlet:
                 item = ArticleInput(**{**vars(item), "outlet": outlet})
@@ -111,7 +117,7 @@ async def _upload_items(request: Request, limits: Any) -> list[Item]:
     return items
 
 
-@router.post(
+@writes.post(
     "/articles",
     response_model=IngestOut,
     openapi_extra=_INGEST_BODY,
@@ -133,7 +139,13 @@ async def ingest_articles(request: Request) -> IngestOut:
     accepted: list[Item] = []
     for label, item in items:
         if isinstance(item, ArticleInput) and len(item.text) > limits.max_article_chars:
-            item = ReadError(f"text: {len(item.text)} characters, the limit is {limits.max_article_chars}")
+            where = f"articles[{label}].text" if ctype != "multipart/form-data" else f"files[{label!r}]"
+            raise ApiError(
+                413,
+                f"{where}: {len(item.text)} characters, the limit is {limits.max_article_chars} "
+                "(FONTI_MAX_ARTICLE_CHARS); nothing was stored",
+                detail={"field": where, "limit": limits.max_article_chars},
+            )
         accepted.append((label, item))
     report = await run_in_threadpool(request.app.state.ingest.ingest, accepted)
     for e in report.errors:
@@ -182,7 +194,7 @@ def read_article(article_id: str, request: Request) -> ArticleDetailOut:
     return ArticleDetailOut.model_validate(vars(detail))
 
 
-@router.delete("/articles/{article_id:path}", response_model=DeletedOut, responses={404: {"model": ErrorOut}})
+@writes.delete("/articles/{article_id:path}", response_model=DeletedOut, responses={404: {"model": ErrorOut}})
 def delete_article(article_id: str, request: Request) -> DeletedOut:
     """Remove an article and all its chunks."""
     deleted = request.app.state.ingest.delete(article_id)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 
 from service.api.errors import ApiError
+from service.api.generation import admit, answer_json, answer_stream
 from service.api.schemas import AskIn, AskOut, ErrorOut
 
 router = APIRouter(prefix="/v1", tags=["ask"])
@@ -22,22 +21,18 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _event_stream(events: Iterator[Any]) -> Iterator[str]:
-    try:
-        for ev in events:
-            if ev.kind == "token":
-                yield _sse("token", {"text": ev.data})
-            elif ev.kind == "citation":
-                yield _sse("citation", asdict(ev.data))
-            elif ev.kind == "done":
-                yield _sse("done", ev.data.to_dict())
-    except Exception as exc:  # the status line is sent already: report in-band
-        log.exception("answer stream failed")
-        yield _sse("error", {"error": f"{type(exc).__name__}: {exc}"})
-    finally:
-        close = getattr(events, "close", None)
-        if close:
-            close()  # stops generation when the client went away
+def _render(ev: Any) -> str | None:
+    if ev.kind == "token":
+        return _sse("token", {"text": ev.data})
+    if ev.kind == "citation":
+        return _sse("citation", asdict(ev.data))
+    if ev.kind == "done":
+        return _sse("done", ev.data.to_dict())
+    return None
+
+
+def _render_error(message: str) -> str:
+    return _sse("error", {"error": message})
 
 
 @router.post(
@@ -46,25 +41,36 @@ def _event_stream(events: Iterator[Any]) -> Iterator[str]:
     responses={
         422: {"model": ErrorOut},
         200: {"content": {"text/event-stream": {}}, "description": "JSON answer, or SSE when streaming"},
+        503: {"model": ErrorOut, "description": "The queue is full: retry after `Retry-After` seconds."},
+        504: {"model": ErrorOut, "description": "The deadline passed (FONTI_REQUEST_DEADLINE_S)."},
     },
 )
-def ask(body: AskIn, request: Request) -> Any:
-    """Answer from the stored articles; `citations[].id` is the `[id]` marker in `answer`."""
+async def ask(body: AskIn, request: Request) -> Any:
+    """Answer from the stored articles; `citations[].id` is the `[id]` marker in `answer`.
+
+    Answers wait in a bounded queue for the model: when it is full the reply is 503 with
+    `Retry-After`; past FONTI_REQUEST_DEADLINE_S it is 504 (or an `error` event once a
+    stream has started) and the generation stops.
+    """
     question = body.question.strip()
-    limit = request.app.state.settings.server.max_question_chars
+    limits = request.app.state.settings.server
     if not question:
         raise ApiError(422, "question: must not be blank")
-    if len(question) > limit:
+    if len(question) > limits.max_question_chars:
         raise ApiError(
-            422, f"question: {len(question)} characters, the limit is {limit} (FONTI_MAX_QUESTION_CHARS)"
+            422,
+            f"question: {len(question)} characters, the limit is {limits.max_question_chars} "
+            "(FONTI_MAX_QUESTION_CHARS)",
         )
+    if body.top_k is not None and body.top_k > limits.max_ask_top_k:
+        raise ApiError(422, f"top_k: {body.top_k}, the limit is {limits.max_ask_top_k} (FONTI_MAX_ASK_TOP_K)")
+    log.debug("question: %s", question)
     service = request.app.state.answers
     where = body.filters.where() if body.filters else None
     wants_sse = body.stream or "text/event-stream" in request.headers.get("accept", "")
+    run = admit(request)
+    events = service.stream(question, body.top_k, where=where)
     if wants_sse:
-        return StreamingResponse(
-            _event_stream(service.stream(question, body.top_k, where=where)),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
-    return service.ask(question, body.top_k, where=where).to_dict()
+        return await answer_stream(request, run, events, _render, _render_error)
+    answer = await answer_json(request, run, events)
+    return answer.to_dict() if hasattr(answer, "to_dict") else answer
