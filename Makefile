@@ -12,7 +12,7 @@ SAMPLE ?= data/sample
 DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models run serve test test-all eval bench-ingest bench-search lint clean
+.PHONY: install models run serve test test-all eval bench-ingest bench-search fuzz load lint clean
 
 install: $(STAMP) models
 
@@ -56,6 +56,15 @@ bench-ingest: install
 # Hybrid search latency in local mode on generated 10k and 100k chunk collections.
 bench-search: install
 	$(PY) scripts/bench_search.py $(BENCH_ARGS)
+
+# schemathesis on every endpoint of a real uvicorn (real models): no 5xx, no schema violation.
+fuzz: install
+	$(PY) scripts/fuzz.py $(FUZZ_ARGS)
+
+# 32 clients asking dev questions for 60 s against `fonti serve` on loopback: statuses,
+# Retry-After on every 503, server RSS growth, /healthz p99 under load.
+load: install
+	$(PY) scripts/load_test.py --questions $(DEV)/questions.jsonl --articles $(DEV)/articles $(LOAD_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check service ingest tests scripts

@@ -41,7 +41,7 @@ def busy_error(exc: Busy) -> ApiError:
 
 def deadline_message(request: Request) -> str:
     """What a client is told when its deadline passed."""
-    seconds = request.app.state.settings.server.request_deadline_s
+    seconds = request.app.state.gate.deadline_s
     return f"deadline: no answer within {seconds:g} s (FONTI_REQUEST_DEADLINE_S); the generation was stopped"
 
 
