@@ -11,7 +11,7 @@ Pass criteria (exit status 0 when all hold): no 5xx other than 503/504, every 50
 carries Retry-After, RSS growth from the first to the last 10 s ≤ 10 %, /healthz p99 <
 100 ms, clean exit on SIGTERM. Only loopback: the script starts its own server.
 
-    python scripts/load_test.py --questions ../shared/data/dev/questions.jsonl --articles ../shared/data/dev/articles
+    make load    # = python scripts/load_test.py --questions DEV/questions.jsonl --articles DEV/articles
 """
 
 from __future__ import annotations
