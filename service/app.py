@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from service.api import articles_router, ask_router, health_router, openai_router, search_router
 from service.api.errors import install_error_handlers
 from service.api.middleware import BODY_ERRORS, BodyGuardMiddleware, RequestContextMiddleware
+from service.api.schema_limits import install_schema_limits
 from service.api.security import UNAUTHORIZED, KeyRing, require_key
 from service.backpressure import GenerationGate
 from service.owner import remove_owner
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for module in (search_router, ask_router, openai_router):
         app.include_router(module.router, dependencies=reads, responses={**BODY_ERRORS, **read_errors})
+    install_schema_limits(app, server)
     app.add_middleware(
         BodyGuardMiddleware, max_bytes=server.max_body_bytes, multipart_paths=("/v1/articles",)
     )

@@ -10,7 +10,7 @@ import jinja2
 
 from service.backends.llm import ChatMessage
 from service.pipeline.language import language_name
-from service.pipeline.sanitize import quote_for_prompt
+from service.pipeline.sanitize import quote_for_prompt, redact_instructions
 
 
 class PromptLibrary:
@@ -31,14 +31,19 @@ class PromptLibrary:
     def answer_messages(self, question: str, language: str, passages: Sequence[Any]) -> list[ChatMessage]:
         """System instructions, then the user turn: passages grouped by article, then the question.
 
-        Article text is untrusted: every passage, title and outlet goes through
+        Article text is untrusted: sentences that speak to an AI are cut
+        (:func:`redact_instructions`), and every passage, title and outlet goes through
         :func:`quote_for_prompt` (no control tokens, no line of its own, no forged ``[n]``)
-        and sits between « » in the prompt; the question gets the same treatment.
+        and sits between « » in the prompt; the question gets the same quoting.
         """
         groups: dict[str, list[dict[str, Any]]] = {}
         for p in passages:
-            groups.setdefault(quote_for_prompt(p.title), []).append(
-                {"number": p.number, "outlet": quote_for_prompt(p.outlet), "text": quote_for_prompt(p.text)}
+            groups.setdefault(quote_for_prompt(redact_instructions(p.title)), []).append(
+                {
+                    "number": p.number,
+                    "outlet": quote_for_prompt(p.outlet),
+                    "text": quote_for_prompt(redact_instructions(p.text)),
+                }
             )
         user = self._env.get_template("answer_user.j2").render(
             groups=[{"title": t, "passages": ps} for t, ps in groups.items()],

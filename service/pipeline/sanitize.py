@@ -27,6 +27,68 @@ _MARKER_LIKE = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
 _SPACES = re.compile(r"\s+")
 
 
+_I = re.IGNORECASE
+# Sentences addressed to an AI instead of a reader. News prose about AI rarely combines
+# these; an article that does loses one sentence from the prompt, which is cheap.
+_AI = (
+    r"\b(?:AI|A\.I\.|IA|KI|chatbots?|language models?|LLMs?|modell[oi] linguistic[oi]|"
+    r"sistemi automatici|automated systems|virtual assistants?|assistente virtuale|assistenti virtuali|"
+    r"intelligenz[ae] artificial[ei]|artificial intelligence|intelligence artificielle)\b"
+)
+_OBLIGE = (
+    r"\b(?:must|should|shall|have to|need to|always|never|only|deve|devono|dovete|devi|sempre|mai|"
+    r"soltanto|esclusivamente|doit|doivent|toujours|muss|müssen|immer|nur|debe|deben|siempre)\b"
+)
+_REPLY = r"\b(?:answers?|responses?|reply|replies|risposta|risposte|réponses?|antwort(?:en)?|respuestas?)\b"
+_INSTRUCTION_PATTERNS = [
+    # "ignore all previous instructions", "ignora le istruzioni precedenti", ...
+    re.compile(
+        r"\b(?:ignore|disregard|forget|override|ignora|ignorate|ignorare|dimentica|dimenticate|ignorez|"
+        r"oubliez|ignoriere|vergiss|olvida)\b.{0,60}?\b(?:instructions?|istruzioni|rules|regole|prompt|"
+        r"consignes|anweisungen|instrucciones|indicazioni|guidelines)\b",
+        _I,
+    ),
+    re.compile(rf"{_AI}.{{0,120}}?{_OBLIGE}|{_OBLIGE}.{{0,60}}?{_AI}", _I),
+    re.compile(r"\b(?:system prompt|prompt di sistema|istruzioni di sistema|system (?:message|instructions?))\b", _I),
+    re.compile(r"^\W*(?:system|assistant|sistema|assistente)\s*:", _I),
+    # "answer only in German", "rispondi soltanto con", "responde siempre en español"
+    re.compile(
+        r"\b(?:answer|reply|respond|rispondi|rispondete|rispondere|responde|responda|répondez|réponds|"
+        rf"antworte|antworten)\b.{{0,40}}?{_OBLIGE}",
+        _I,
+    ),
+    # "include in the answer", "chiudi la risposta con", "le risposte devono"
+    re.compile(
+        r"\b(?:includ\w*|inser\w*|aggiung\w*|add|append|end|close|chiud\w*|termin\w*|conclud\w*|"
+        rf"begin|start|inizi\w*)\b.{{0,30}}?{_REPLY}|{_REPLY}.{{0,40}}?\b(?:must|devono|deve|vanno|va)\b",
+        _I,
+    ),
+    re.compile(r"\b(?:when|while|if) (?:summari[sz]\w*|answering|responding|replying)\b", _I),
+]
+
+
+def looks_like_instruction(sentence: str) -> bool:
+    """Whether a sentence of an article speaks to an AI (orders, role labels, prompt requests)."""
+    return any(p.search(sentence) for p in _INSTRUCTION_PATTERNS)
+
+
+def redact_instructions(text: str) -> str:
+    """``text`` with its sentences that look like instructions to an AI replaced by "…".
+
+    Chat-template control tokens never occur in news: the text from the first one on is
+    dropped whole (a forged turn follows them).
+    """
+    from ingest.chunking import split_sentences
+
+    control = _CONTROL_OPEN.search(text)
+    if control:
+        text = text[: control.start()].rstrip() + " …"
+    sentences = split_sentences(text)
+    if not any(looks_like_instruction(s) for s in sentences):
+        return text
+    return " ".join("…" if looks_like_instruction(s) else s for s in sentences)
+
+
 def quote_for_prompt(text: str) -> str:
     """``text`` made safe to place inside a quoted passage of the prompt (see module doc)."""
     text = _CONTROL_OPEN.sub("‹", text)
