@@ -63,7 +63,6 @@ def main(argv: list[str] | None = None) -> int:
             llm=LLMSettings(max_tokens=24, warmup=False),
             server=ServerSettings(api_keys=KEY, require_key_for_ask=True, request_deadline_s=120),
         )
-        os.environ["FONTI_API_KEY"] = KEY
         with live_server(settings, articles, headers={"Authorization": f"Bearer {KEY}"}) as (url, _):
             cmd = [
                 st,

@@ -17,7 +17,14 @@ pytestmark = pytest.mark.e2e
 def test_schemathesis_finds_no_5xx_and_no_schema_violation():
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     r = subprocess.run(
-        [sys.executable, str(REPO / "scripts" / "fuzz.py"), "--max-examples", "4", "--phases", "examples,fuzzing"],
+        [
+            sys.executable,
+            str(REPO / "scripts" / "fuzz.py"),
+            "--max-examples",
+            "4",
+            "--phases",
+            "examples,fuzzing",
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -54,7 +54,10 @@ def install_schema_limits(app: FastAPI, server: ServerSettings) -> None:
         articles = body.get("properties", {}).get("articles")
         if articles is not None:
             articles["maxItems"] = server.max_articles_per_request
-            _tighten(articles.get("items", {}).get("properties", {}).get("text"), maxLength=server.max_article_chars)
+            _tighten(
+                articles.get("items", {}).get("properties", {}).get("text"),
+                maxLength=server.max_article_chars,
+            )
         app.openapi_schema = schema
         return schema
 

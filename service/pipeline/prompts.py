@@ -33,8 +33,8 @@ class PromptLibrary:
 
         Article text is untrusted: sentences that speak to an AI are cut
         (:func:`redact_instructions`), and every passage, title and outlet goes through
-        :func:`quote_for_prompt` (no control tokens, no line of its own, no forged ``[n]``)
-        and sits between « » in the prompt; the question gets the same quoting.
+        :func:`quote_for_prompt` (no control tokens, no line of its own, no forged ``[n]``),
+        so each passage is one prompt line; the question gets the same quoting.
         """
         groups: dict[str, list[dict[str, Any]]] = {}
         for p in passages:

@@ -2,13 +2,15 @@
 
 Two sides:
 
-* **Into the prompt** (:func:`quote_for_prompt`): article text, titles and outlets are
-  untrusted. Chat-template control tokens (``<|im_start|>``…) would be parsed as real
-  role switches by llama.cpp, so their brackets are replaced; line breaks are folded so
-  no line of an article can pose as a prompt line (``system: …``, ``Question: …``); and
-  ``[n]`` in the text becomes ``(n)`` so an article cannot forge a passage header or a
-  citation marker. The prompt itself wraps each passage in quotes and labels it as
-  quoted material.
+* **Into the prompt** (:func:`redact_instructions`, :func:`quote_for_prompt`): article
+  text, titles and outlets are untrusted. Sentences that speak to an AI ("ignore previous
+  instructions", "AI assistants must…", "SYSTEM:", requests for the system prompt,
+  orders about the answer) are cut, and everything from a chat-template control token
+  on. Control tokens (``<|im_start|>``…) would be parsed as real role switches by
+  llama.cpp, so their brackets are replaced; line breaks are folded, so each passage is
+  exactly one prompt line ``[n] Outlet: text`` and no line of an article can pose as a
+  prompt line (``system: …``, ``Question: …``); ``[n]`` in the text becomes ``(n)``, so an
+  article cannot forge a passage header or a citation marker.
 * **Out of the model** (:class:`AnswerGuard`): answers are plain text. Whatever an
   article talked the model into, the answer that leaves the service has no HTML or
   script, no URLs and no Markdown links (citations carry the article's url). The guard
@@ -49,7 +51,9 @@ _INSTRUCTION_PATTERNS = [
         _I,
     ),
     re.compile(rf"{_AI}.{{0,120}}?{_OBLIGE}|{_OBLIGE}.{{0,60}}?{_AI}", _I),
-    re.compile(r"\b(?:system prompt|prompt di sistema|istruzioni di sistema|system (?:message|instructions?))\b", _I),
+    re.compile(
+        r"\b(?:system prompt|prompt di sistema|istruzioni di sistema|system (?:message|instructions?))\b", _I
+    ),
     re.compile(r"^\W*(?:system|assistant|sistema|assistente)\s*:", _I),
     # "answer only in German", "rispondi soltanto con", "responde siempre en español"
     re.compile(
@@ -94,7 +98,6 @@ def quote_for_prompt(text: str) -> str:
     text = _CONTROL_OPEN.sub("‹", text)
     text = _CONTROL_CLOSE.sub("›", text)
     text = _MARKER_LIKE.sub(r"(\1)", text)
-    text = text.replace("«", '"').replace("»", '"')  # the prompt quotes passages with « »
     return _SPACES.sub(" ", text).strip()
 
 
