@@ -97,6 +97,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         app = create_app(settings)
     except KeyConfigError as exc:
         return _fail(str(exc))
+    logging.captureWarnings(True)  # warnings become log records (JSON lines) too
     # Removed by the app's shutdown too (the lifespan), in case this frame never resumes.
     app.state.owner_file = write_owner(settings, host, port)
     signal.signal(signal.SIGTERM, _exit_cleanly)

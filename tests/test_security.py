@@ -21,7 +21,7 @@ KEY = "k-7f3a9c1e5b2d"
 OTHER = "k-second-0042"
 ARTICLE = {
     "id": "nota-chiave",
-    "text": "Chiusa la biblioteca\n\nLa biblioteca civica resterà chiusa per lavori di manutenzione fino a lunedì prossimo. (ANSA)\n",
+    "text": "Chiusa la biblioteca\n\nLa biblioteca civica resterà chiusa per lavori di manutenzione straordinaria fino a lunedì prossimo, ha annunciato il Comune in una nota. (ANSA)\n",
 }
 
 

@@ -103,7 +103,7 @@ class BodyGuardMiddleware:
         return f"body: {size} bytes, the limit is {self.max_bytes} bytes (FONTI_MAX_BODY_BYTES)"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+        if scope["type"] != "http" or scope["method"] != "POST":  # the API takes bodies on POST only
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
