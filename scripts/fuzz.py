@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         with live_server(settings, articles, headers={"Authorization": f"Bearer {KEY}"}) as (url, _):
             cmd = [
                 st,
+                "--config-file",
+                str(REPO / "scripts" / "schemathesis.toml"),
                 "run",
                 f"{url}/openapi.json",
                 "--header",

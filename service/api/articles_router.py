@@ -52,7 +52,7 @@ _UPLOAD_SCHEMA = {
     "type": "object",
     "required": ["files"],
     "properties": {
-        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1},
         "format": {"type": "string", "enum": list(FILE_FORMATS), "default": "auto"},
         "outlet": {"type": "string", "description": "Outlet of plain articles without one."},
     },
@@ -171,7 +171,12 @@ async def ingest_articles(request: Request) -> IngestOut:
 def list_stored_articles(
     request: Request,
     limit: int = Query(50, ge=1, le=1000, description="Articles per page."),
-    offset: str | None = Query(None, max_length=200, description="`next_offset` of the previous page."),
+    offset: str | None = Query(
+        None,
+        max_length=200,
+        description="`next_offset` of the previous page.",
+        json_schema_extra={"format": "uuid"},
+    ),
 ) -> ArticleListOut:
     """Stored articles (id, title, outlets, chunk count), one page at a time."""
     if offset is not None:

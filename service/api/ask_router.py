@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 
 from service.api.errors import ApiError
 from service.api.generation import admit, answer_json, answer_stream
-from service.api.schemas import AskIn, AskOut, ErrorOut
+from service.api.schemas import SPACES, AskIn, AskOut, ErrorOut
 
 router = APIRouter(prefix="/v1", tags=["ask"])
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ async def ask(body: AskIn, request: Request) -> Any:
     `Retry-After`; past FONTI_REQUEST_DEADLINE_S it is 504 (or an `error` event once a
     stream has started) and the generation stops.
     """
-    question = body.question.strip()
+    question = body.question.strip(SPACES)
     limits = request.app.state.settings.server
     if not question:
         raise ApiError(422, "question: must not be blank")

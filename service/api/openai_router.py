@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.errors import ApiError
 from service.api.generation import admit, answer_json, answer_stream
-from service.api.schemas import CitationOut, ErrorOut, SentenceOut
+from service.api.schemas import SPACES, CitationOut, ErrorOut, SentenceOut
 from service.pipeline.followup import Turn
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -45,7 +45,7 @@ class ChatCompletionIn(BaseModel):
 
     model: str = Field(MODEL_ID, description="Any value; Fonti serves one model.")
     messages: list[ChatMessageIn] = Field(..., min_length=1)
-    stream: bool = False
+    stream: bool = Field(False, strict=True)
 
 
 class _Message(BaseModel):
@@ -82,7 +82,7 @@ def _conversation(body: ChatCompletionIn, request: Request) -> tuple[str, list[T
     turns = [m for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1].role != "user":
         raise ApiError(422, "messages: the last user/assistant message must be from the user (the question)")
-    question = _text(turns[-1].content).strip()
+    question = _text(turns[-1].content).strip(SPACES)
     limits = request.app.state.settings.server
     if not question:
         raise ApiError(422, "messages: the last user message is empty")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from service.api.errors import ApiError
-from service.api.schemas import ErrorOut, SearchHit, SearchIn, SearchOut
+from service.api.schemas import SPACES, ErrorOut, SearchHit, SearchIn, SearchOut
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -14,6 +14,8 @@ router = APIRouter(prefix="/v1", tags=["search"])
 def search(body: SearchIn, request: Request) -> SearchOut:
     """Hybrid (dense + lexical) search with duplicate collapsing."""
     limits = request.app.state.settings.server
+    if not body.query.strip(SPACES):
+        raise ApiError(422, "query: must not be blank")
     if len(body.query) > limits.max_question_chars:
         raise ApiError(
             422,
