@@ -69,6 +69,7 @@ class Stats:
         self.answer_s: list[float] = []
         self.reject_s: list[float] = []
         self.transport_errors: Counter[str] = Counter()
+        self.samples: list[str] = []  # bodies of unexpected 5xx responses
 
     def add(self, key: str, **kw: Any) -> None:
         with self.lock:
@@ -111,6 +112,10 @@ def _client(
                         if not kinds:
                             stats.add("200-stream-cut")
                             continue
+                    if r.status_code >= 500 and r.status_code not in (503, 504) and len(stats.samples) < 5:
+                        stats.samples.append(
+                            f"{r.status_code} x-request-id={r.headers.get('x-request-id')} {raw[:300]}"
+                        )
                     stats.add(str(r.status_code), **({"answer_s": took} if r.status_code == 200 else {}))
             except httpx.HTTPError as exc:
                 if not stop.is_set():
@@ -148,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=60.0, help="seconds of load")
     p.add_argument("--max-backoff", type=float, default=1.0, help="cap on honouring Retry-After (s)")
     p.add_argument("--out", type=Path, default=None, help="write the summary JSON here too")
+    p.add_argument("--server-log", type=Path, default=None, help="keep the server's log here")
+    p.add_argument("--log-level", default="warning", help="FONTI_LOG_LEVEL of the server")
     args = p.parse_args(argv)
 
     questions = [
@@ -166,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             FONTI_HOST="127.0.0.1",
             FONTI_PORT=str(port),
             FONTI_STORE_PATH=str(Path(tmp) / "store"),
-            FONTI_LOG_LEVEL="warning",
+            FONTI_LOG_LEVEL=args.log_level,
         )
         log_path = Path(tmp) / "server.log"
         with open(log_path, "wb") as log:
@@ -237,11 +244,14 @@ def main(argv: list[str] | None = None) -> int:
             k: v for k, v in stats.status.items() if k.startswith("5") and k not in ("503", "504")
         }
         log_text = log_path.read_text("utf-8", errors="replace")
+        if args.server_log:
+            args.server_log.write_text(log_text, "utf-8")
         summary = {
             "clients": args.clients,
             "duration_s": args.duration,
             "responses": dict(stats.status),
             "server_errors_other_than_503_504": server_errors,
+            "server_error_samples": stats.samples,
             "transport_errors": dict(stats.transport_errors),
             "stream_errors": dict(stats.stream_errors),
             "503_without_retry_after": stats.missing_retry_after,
@@ -270,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
             "SIGTERM exit 0": code == 0,
         }
         summary["checks"] = checks
+        if "Traceback" in log_text:  # show the first server error in full
+            start = log_text.index("Traceback")
+            print(log_text[max(0, log_text.rfind("\n", 0, start - 300)) : start + 4000], file=sys.stderr)
         print(json.dumps(summary, indent=2))
         if args.out:
             args.out.write_text(json.dumps(summary, indent=2))

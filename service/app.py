@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gate.bind_loop()
         components = build_components(settings)
         for f in fields(components):
             setattr(app.state, f.name, getattr(components, f.name))

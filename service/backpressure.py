@@ -42,6 +42,10 @@ class Busy(Exception):
         self.retry_after = retry_after
 
 
+class ShuttingDown(Busy):
+    """The service is stopping (SIGTERM): this generation was refused or stopped; retry elsewhere/later."""
+
+
 class DeadlineExceeded(Exception):
     """The request's deadline passed while it waited or generated; its generation is stopped."""
 
@@ -67,17 +71,22 @@ class GenerationGate:
         self._queue: deque[anyio.Event] = deque()
         self._runs: set[GenerationRun] = set()
         self._closing = False
+        self._aborted: set[anyio.Event] = set()  # waiters woken by a shutdown, holding no slot
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._hold_s = 10.0  # moving average of how long a run holds a slot
 
     def retry_after(self) -> int:
         """Seconds after which a place in the queue is likely free: about one generation."""
         return int(min(120, max(1, math.ceil(self._hold_s / self.slots))))
 
+    def _stopping(self) -> ShuttingDown:
+        return ShuttingDown("shutting down: the service is stopping", self.retry_after())
+
     def admit(self, deadline_s: float | None = None) -> GenerationRun:
         """Reserve a place for one generation, or raise :class:`Busy` at once."""
         if self._closing:
             self.rejected += 1
-            raise Busy("shutting down: the service is stopping", self.retry_after())
+            raise self._stopping()
         if self.active + self.waiting >= self.slots + self.queue_depth:
             self.rejected += 1
             raise Busy(
@@ -89,6 +98,8 @@ class GenerationGate:
         return GenerationRun(self, time.monotonic() + (deadline_s or self.deadline_s))
 
     async def _acquire(self, timeout: float) -> None:
+        if self._closing:
+            raise self._stopping()
         if self.active < self.slots and not self._queue:
             self.active += 1
             return
@@ -98,11 +109,16 @@ class GenerationGate:
             with anyio.fail_after(max(timeout, 0)):
                 await event.wait()
         except BaseException:
-            if event.is_set():  # the slot was handed over just as we gave up: pass it on
+            if event in self._aborted:
+                self._aborted.discard(event)
+            elif event.is_set():  # the slot was handed over just as we gave up: pass it on
                 self._release()
             else:
                 self._queue.remove(event)
             raise
+        if event in self._aborted:  # woken by a shutdown, not handed a slot
+            self._aborted.discard(event)
+            raise self._stopping()
 
     def _release(self) -> None:
         if self._queue:
@@ -114,6 +130,30 @@ class GenerationGate:
         self._runs.discard(run)
         self._hold_s = 0.7 * self._hold_s + 0.3 * held_s
         self._release()
+
+    def bind_loop(self) -> None:
+        """Remember the serving event loop (called at start-up) for :meth:`request_shutdown`."""
+        self._loop = asyncio.get_running_loop()
+
+    def request_shutdown(self, grace_s: float) -> None:
+        """A SIGTERM arrived (any thread, or a signal handler): refuse new runs and wake the waiting
+        ones now with a 503, and stop running ones at ``grace_s`` minus a second, so their clients
+        get a 503 or an ``error`` event rather than a connection cut by the server's own timeout."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._begin_shutdown, grace_s)
+
+    def _begin_shutdown(self, grace_s: float) -> None:
+        self._closing = True
+        while self._queue:
+            event = self._queue.popleft()
+            self._aborted.add(event)
+            event.set()
+        assert self._loop is not None
+        self._loop.call_later(max(0.0, grace_s - 1.0), self._abort_running)
+
+    def _abort_running(self) -> None:
+        for run in list(self._runs):
+            run.abort(self._stopping())
 
     async def shutdown(self, timeout: float) -> None:
         """Refuse new runs, cancel the running ones and wait (at most ``timeout`` s) until they stop."""
@@ -230,6 +270,13 @@ class GenerationRun:
                 self._gate.cancelled += 1
         elif self.state == "waiting":
             self._stop.set()
+
+    def abort(self, reason: BaseException) -> None:
+        """Stop the generation and make the caller's next event raise ``reason`` right away."""
+        if self.state != "running" or self._delivered_end or self._events is None:
+            return
+        self.cancel()
+        self._events.put_nowait(_Failure(reason))
 
     def __aiter__(self) -> GenerationRun:
         return self

@@ -100,16 +100,25 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     logging.captureWarnings(True)  # warnings become log records (JSON lines) too
     # Removed by the app's shutdown too (the lifespan), in case this frame never resumes.
     app.state.owner_file = write_owner(settings, host, port)
+    gate = app.state.gate
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # Tell the answers in flight before uvicorn's own deadline cuts them off.
+            gate.request_shutdown(server.shutdown_grace_s)
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=log_config(server.log_level, server.log_format),
+        access_log=False,  # the request middleware logs each request with its id
+        timeout_graceful_shutdown=math.ceil(server.shutdown_grace_s),
+    )
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_config=log_config(server.log_level, server.log_format),
-            access_log=False,  # the request middleware logs each request with its id
-            timeout_graceful_shutdown=math.ceil(server.shutdown_grace_s),
-        )
+        Server(config).run()
     except KeyboardInterrupt:
         return 130
     finally:

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import anyio
 import pytest
 
-from service.backpressure import Busy, DeadlineExceeded, GenerationGate
+from service.backpressure import Busy, DeadlineExceeded, GenerationGate, ShuttingDown
 
 
 def events(
@@ -144,5 +144,44 @@ def test_shutdown_cancels_running_and_refuses_new():
         assert not any(t.name == "fonti-generation" and t.is_alive() for t in threading.enumerate())
         with pytest.raises(Busy, match="shutting down"):
             gate.admit()
+
+    anyio.run(main)
+
+
+def test_a_requested_shutdown_answers_waiting_and_running_runs_before_the_server_deadline():
+    async def main() -> None:
+        gate = GenerationGate(slots=1, queue_depth=2, deadline_s=30)
+        gate.bind_loop()
+        closed: list[str] = []
+        running = gate.admit()
+        await running.start(events(100_000, 0.005, closed, "running"))
+        waiting = gate.admit()
+        outcome: dict[str, BaseException] = {}
+
+        async def wait_for_slot() -> None:
+            try:
+                await waiting.start(events(1, 0))
+            except Busy as exc:
+                outcome["waiting"] = exc
+
+        async def consume() -> None:
+            try:
+                await _drain(running)
+            except Busy as exc:
+                outcome["running"] = exc
+
+        started = time.monotonic()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait_for_slot)
+            tg.start_soon(consume)
+            await anyio.sleep(0.05)
+            threading.Thread(target=gate.request_shutdown, args=(1.2,)).start()  # as from a signal
+        took = time.monotonic() - started
+        assert isinstance(outcome["waiting"], ShuttingDown) and isinstance(outcome["running"], ShuttingDown)
+        assert 0.2 <= took < 2.0  # the running one at grace - 1 s, well before the server's deadline
+        with pytest.raises(ShuttingDown):
+            gate.admit()
+        await gate.shutdown(timeout=5)
+        assert closed == ["running"] and gate.active == 0 and gate.waiting == 0
 
     anyio.run(main)

@@ -148,8 +148,15 @@ def test_sigterm_during_an_answer_exits_cleanly(server: Server):
     took = time.monotonic() - sent
     assert code == 0, server.log.read_text()[-3000:]
     assert took < EXIT_BOUND_S
-    ended = "done" if "event: done" in rest else "cut"
-    print(f"\nSIGTERM → exit 0 in {took:.1f} s; the stream got {len(rest)} more lines and was {ended}")
+    events = [line for line in rest if line.startswith("event: ")]
+    # The answer finished within the grace period, or the client was told why it stops.
+    assert events and events[-1] in ("event: done", "event: error"), rest[-5:]
+    if events[-1] == "event: error":
+        data = [line for line in rest if line.startswith("data: ")][-1]
+        assert "shutting down" in data and "retry after" in data, data
+    print(
+        f"\nSIGTERM → exit 0 in {took:.1f} s; the stream ended with {events[-1]!r} ({len(rest)} more lines)"
+    )
     messages = [r.get("message", "") for r in server.records()]
     assert any("Shutting down" in m for m in messages)
     assert not (server.store / "fonti-service.json").exists()

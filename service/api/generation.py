@@ -98,6 +98,8 @@ async def answer_json(request: Request, run: GenerationRun, events: Iterator[Any
             raise RuntimeError("answer stream ended without a result")
         except DeadlineExceeded:
             raise ApiError(504, deadline_message(request)) from None
+        except Busy as exc:  # stopped by a shutdown
+            raise busy_error(exc) from None
         finally:
             run.cancel()
 
@@ -158,6 +160,8 @@ async def answer_stream(
                 yield trailer
         except DeadlineExceeded:
             yield render_error(deadline_message(request))
+        except Busy as exc:  # stopped by a shutdown
+            yield render_error(f"{exc}; retry after {exc.retry_after} s")
         except Exception as exc:  # the status line is sent already: report in-band
             log.exception("answer stream failed")
             yield render_error(f"{type(exc).__name__}: {exc}")
