@@ -70,6 +70,7 @@ class Stats:
         self.reject_s: list[float] = []
         self.transport_errors: Counter[str] = Counter()
         self.samples: list[str] = []  # bodies of unexpected 5xx responses
+        self.reject_reasons: Counter[str] = Counter()
 
     def add(self, key: str, **kw: Any) -> None:
         with self.lock:
@@ -98,7 +99,11 @@ def _client(
                     took = time.monotonic() - started
                     if r.status_code == 503:
                         retry = r.headers.get("retry-after", "")
-                        stats.add("503", no_retry_after=not retry.isdigit(), reject_s=took)
+                        reason = "shutdown" if "shutting down" in raw else "queue full"
+                        with stats.lock:
+                            stats.reject_reasons[reason] += 1
+                        timing = {"reject_s": took} if reason == "queue full" else {}
+                        stats.add("503", no_retry_after=not retry.isdigit(), **timing)
                         time.sleep(
                             min(float(retry) if retry.isdigit() else 1.0, backoff) * rng.uniform(0.5, 1.0)
                         )
@@ -254,7 +259,9 @@ def main(argv: list[str] | None = None) -> int:
             "server_error_samples": stats.samples,
             "transport_errors": dict(stats.transport_errors),
             "stream_errors": dict(stats.stream_errors),
+            "503_reasons": dict(stats.reject_reasons),
             "503_without_retry_after": stats.missing_retry_after,
+            # time to a "queue full" 503 (the ones at shutdown waited in the queue first)
             "reject_ms_p50": round(_percentile(stats.reject_s, 50) * 1000, 1) if stats.reject_s else None,
             "reject_ms_p99": round(_percentile(stats.reject_s, 99) * 1000, 1) if stats.reject_s else None,
             "answers_completed": len(stats.answer_s),
