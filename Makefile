@@ -24,7 +24,7 @@ SAMPLE ?= data/sample
 DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models chromium run serve test test-all eval check-embed bench-embed bench-ingest bench-search bench-ask bench-threads device-check lint clean
+.PHONY: install models chromium run serve test test-all eval check-embed bench-embed bench-ingest bench-search bench-ask bench-threads device-check fuzz load lint clean
 
 install: $(STAMP) models
 
@@ -97,6 +97,15 @@ bench-threads: install
 # CPU extensions and GPUs vs what the installed llama-cpp-python uses, and how to rebuild it.
 device-check:
 	$(PY) scripts/device_check.py
+
+# schemathesis on every endpoint of a real uvicorn (real models): no 5xx, no schema violation.
+fuzz: install
+	$(PY) scripts/fuzz.py $(FUZZ_ARGS)
+
+# 32 clients asking dev questions for 60 s against `fonti serve` on loopback: statuses,
+# Retry-After on every 503, server RSS growth, /healthz p99 under load.
+load: install
+	$(PY) scripts/load_test.py --questions $(DEV)/questions.jsonl --articles $(DEV)/articles $(LOAD_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check service ingest tests scripts

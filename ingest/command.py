@@ -82,13 +82,15 @@ def _report_event(event: ArticleOutcome | IngestError, verbose: bool) -> None:
         print(f"{event.status:9} {event.id}  ({event.chunks} chunks, {len(event.outlets)} outlets)")
 
 
-def _ingest_http(url: str, items: Iterable[Item], on_event: Callable[[Any], None]) -> IngestReport:
+def _ingest_http(
+    url: str, items: Iterable[Item], on_event: Callable[[Any], None], headers: dict[str, str] | None = None
+) -> IngestReport:
     import httpx
 
     report = IngestReport()
     started = time.perf_counter()
     it = iter(items)
-    with httpx.Client(timeout=3600) as client:
+    with httpx.Client(timeout=3600, headers=headers) as client:
         while batch := list(islice(it, HTTP_BATCH)):
             send = [(label, inp) for label, inp in batch if isinstance(inp, ArticleInput)]
             for label, inp in batch:
@@ -123,7 +125,7 @@ def _ingest_http(url: str, items: Iterable[Item], on_event: Callable[[Any], None
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Ingest paths; exit 0 only when every article of every file went in (or was unchanged)."""
-    from service.owner import find_service
+    from service.owner import client_headers, find_service
 
     try:
         items = _with_outlet(iter_sources(args.paths, args.glob, args.format), args.outlet)
@@ -144,7 +146,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
 
         if url:
             try:
-                report = _ingest_http(url, items, on_event)
+                report = _ingest_http(url, items, on_event, client_headers(settings))
             except Exception as exc:  # connection refused, 4xx/5xx: say which service and why
                 _err(str(exc))
                 return 1
@@ -193,7 +195,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     import json
 
     from ingest.catalog import list_articles
-    from service.owner import find_service
+    from service.owner import client_headers, find_service
 
     rows: list[dict[str, Any]] = []
     url = find_service(settings, args.url)
@@ -203,7 +205,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
         while True:
             params = {"limit": args.limit, **({"offset": offset} if offset else {})}
-            r = httpx.get(url + "/v1/articles", params=params, timeout=60)
+            r = httpx.get(url + "/v1/articles", params=params, headers=client_headers(settings), timeout=60)
             if r.status_code != 200:
                 _err(f"{url} answered {r.status_code}: {r.text[:500]}")
                 return 1
@@ -233,7 +235,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     """Delete articles by id; exit 1 when one of them is not stored."""
-    from service.owner import find_service
+    from service.owner import client_headers, find_service
 
     url = find_service(settings, args.url)
     missing = 0
@@ -241,7 +243,11 @@ def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
         import httpx
 
         for article_id in args.ids:
-            r = httpx.delete(f"{url}/v1/articles/{quote(article_id, safe='')}", timeout=60)
+            r = httpx.delete(
+                f"{url}/v1/articles/{quote(article_id, safe='')}",
+                headers=client_headers(settings),
+                timeout=60,
+            )
             if r.status_code == 200:
                 print(f"deleted {article_id} ({r.json()['deleted_chunks']} chunks)")
             elif r.status_code == 404:

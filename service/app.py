@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service.api import (
@@ -20,7 +20,11 @@ from service.api import (
     web_router,
 )
 from service.api.errors import install_error_handlers
+from service.api.middleware import BODY_ERRORS, BodyGuardMiddleware, RequestContextMiddleware
+from service.api.schema_limits import install_schema_limits
+from service.api.security import UNAUTHORIZED, KeyRing, require_key
 from service.backends.vector_store import StoreError
+from service.backpressure import GenerationGate
 from service.metrics import Metrics, MetricsMiddleware
 from service.owner import remove_owner
 from service.settings import Settings
@@ -84,10 +88,15 @@ def build_components(settings: Settings, metrics: Metrics | None = None) -> Comp
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new app for ``settings`` (default: from the environment). Models load at start-up."""
     settings = settings or Settings()
+    server = settings.server
+    keys = KeyRing(server)  # KeyConfigError: unreadable key file, contradictory settings
+    gate = GenerationGate(server.generation_slots, server.queue_depth, server.request_deadline_s)
     metrics = Metrics()
+    metrics.bind_gate(gate)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gate.bind_loop()
         components = build_components(settings, metrics)
         for f in fields(components):
             setattr(app.state, f.name, getattr(components, f.name))
@@ -98,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await gate.shutdown(server.shutdown_grace_s)  # stop generations before the store closes
             components.close()
             remove_owner(getattr(app.state, "owner_file", None))
 
@@ -109,18 +119,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.state.keys = keys
+    app.state.gate = gate  # backpressure counters: active, waiting, rejected, timed_out, cancelled
     install_error_handlers(app)
-    if settings.server.cors_origins:
+    for module in (health_router, web_router):
+        app.include_router(module.router)
+    # Keys guard writes whenever configured, reads on request; only guarded routes declare it.
+    guard = [Depends(require_key)]
+    reads = guard if server.require_key_for_ask else []
+    read_errors = UNAUTHORIZED if reads else {}
+    app.include_router(articles_router.router, dependencies=reads, responses=read_errors)
+    app.include_router(
+        articles_router.writes,
+        dependencies=guard if keys.configured else [],
+        responses={**BODY_ERRORS, **(UNAUTHORIZED if keys.configured else {})},
+    )
+    for module in (search_router, ask_router, openai_router):
+        app.include_router(module.router, dependencies=reads, responses={**BODY_ERRORS, **read_errors})
+    install_schema_limits(app, server)
+    # Starlette runs the middleware added last first: request id, metrics, CORS, body guard.
+    app.add_middleware(
+        BodyGuardMiddleware, max_bytes=server.max_body_bytes, multipart_paths=("/v1/articles",)
+    )
+    if server.cors_origins:
         # The widget runs on intranet pages of other origins; without this only Fonti's own pages may call.
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.server.cors_origins,
+            allow_origins=server.cors_origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Retry-After"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["Retry-After", "X-Request-ID"],
             max_age=600,
         )
-    for module in (health_router, articles_router, search_router, ask_router, openai_router, web_router):
-        app.include_router(module.router)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestContextMiddleware)  # outermost: every response carries X-Request-ID
     return app

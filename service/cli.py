@@ -16,6 +16,13 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
+def _error_text(r: Any) -> str:
+    try:
+        return str(r.json()["error"])
+    except (ValueError, KeyError, TypeError):
+        return str(r.text[:500])
+
+
 def _print_answer(ans: dict[str, Any]) -> None:
     print(ans["answer"])
     for c in ans["citations"]:
@@ -30,7 +37,13 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     if url:
         import httpx
 
-        r = httpx.post(url + "/v1/ask", json={"question": args.question}, timeout=600)
+        from service.owner import client_headers
+
+        r = httpx.post(
+            url + "/v1/ask", json={"question": args.question}, headers=client_headers(settings), timeout=600
+        )
+        if r.status_code == 503:
+            return _fail(f"{url} is busy: {_error_text(r)}", 1)
         if r.status_code != 200:
             return _fail(f"{url} answered {r.status_code}: {r.text[:500]}")
         ans = r.json()
@@ -57,20 +70,57 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _exit_cleanly(signum: int, frame: Any) -> None:
+    # uvicorn handles SIGTERM itself (stop accepting, drain, lifespan shutdown) and then
+    # re-raises it; by then the shutdown was clean, so the process exits with status 0.
+    raise SystemExit(0)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import math
+    import signal
+
     import uvicorn
 
+    from service.api.security import KeyConfigError, exposure_problem
     from service.app import create_app
+    from service.logs import log_config
     from service.owner import remove_owner, write_owner
 
-    host = args.host or settings.server.host
-    port = args.port or settings.server.port
-    app = create_app(settings)
-    # Removed by the app's shutdown: uvicorn re-raises SIGTERM after it, so no code here
-    # would run after uvicorn.run returns.
-    app.state.owner_file = write_owner(settings, host, port)
+    server = settings.server
+    host = args.host or server.host
+    port = args.port or server.port
+    problem = exposure_problem(host, port, server)
+    if problem:
+        return _fail(problem)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        app = create_app(settings)
+    except KeyConfigError as exc:
+        return _fail(str(exc))
+    logging.captureWarnings(True)  # warnings become log records (JSON lines) too
+    # Removed by the app's shutdown too (the lifespan), in case this frame never resumes.
+    app.state.owner_file = write_owner(settings, host, port)
+    gate = app.state.gate
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # Tell the answers in flight before uvicorn's own deadline cuts them off.
+            gate.request_shutdown(server.shutdown_grace_s)
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=log_config(server.log_level, server.log_format),
+        access_log=False,  # the request middleware logs each request with its id
+        timeout_graceful_shutdown=math.ceil(server.shutdown_grace_s),
+    )
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        Server(config).run()
+    except KeyboardInterrupt:
+        return 130
     finally:
         remove_owner(app.state.owner_file)
     return 0

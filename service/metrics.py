@@ -27,16 +27,14 @@ FIRST_TOKEN_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 3, 5, 8, 12, 20, 30, 60, 120)
 TOKENS_PER_S_BUCKETS = (1, 2, 4, 6, 8, 10, 15, 20, 30, 50, 100, 200)
 
 
-class _RetriesCollector(Collector):
-    """Exports a plain integer kept by a backend as a counter."""
+class _GateCollector(Collector):
+    """Exports a plain integer counted elsewhere (a backend, the generation gate) as a counter."""
 
-    def __init__(self, read: Callable[[], int]):
-        self._read = read
+    def __init__(self, name: str, documentation: str, read: Callable[[], int]):
+        self._name, self._doc, self._read = name, documentation, read
 
     def collect(self) -> Iterable[Metric]:
-        yield CounterMetricFamily(
-            "fonti_llm_retries", "Requests to the LLM server retried (openai backend).", value=self._read()
-        )
+        yield CounterMetricFamily(self._name, self._doc, value=self._read())
 
 
 class Metrics:
@@ -90,11 +88,6 @@ class Metrics:
             "fonti_generations_waiting", "Generations waiting for the model (queue depth).", registry=r
         )
         self.generations_active = Gauge("fonti_generations_active", "Generations running now.", registry=r)
-        self.rejections = Counter(
-            "fonti_generation_rejections",
-            "Questions refused because the generation queue was full (backpressure).",
-            registry=r,
-        )
         self.ingested_chunks = Counter(
             "fonti_ingested_chunks", "Chunks written to the store by ingestion.", registry=r
         )
@@ -118,11 +111,25 @@ class Metrics:
                 return float("nan")
 
         self.store_points.set_function(points)
-        load = generator.load
-        self.generations_waiting.set_function(lambda: float(load.waiting))
-        self.generations_active.set_function(lambda: float(load.active))
         if hasattr(generator, "retries"):
-            self.registry.register(_RetriesCollector(lambda: int(generator.retries)))
+            self.registry.register(
+                _GateCollector(
+                    "fonti_llm_retries",
+                    "Requests to the LLM server retried (openai backend).",
+                    lambda: int(generator.retries),
+                )
+            )
+
+    def bind_gate(self, gate: Any) -> None:
+        """Export the generation queue (service/backpressure.py): depth, running, and its refusals."""
+        self.generations_waiting.set_function(lambda: float(gate.waiting))
+        self.generations_active.set_function(lambda: float(gate.active))
+        for name, attr, doc in (
+            ("fonti_generation_rejections", "rejected", "Answers refused with 503: queue full or shutting down."),
+            ("fonti_generation_timeouts", "timed_out", "Answers stopped at FONTI_REQUEST_DEADLINE_S (504)."),
+            ("fonti_generation_cancellations", "cancelled", "Generations stopped early: client gone, shutdown."),
+        ):
+            self.registry.register(_GateCollector(name, doc, lambda a=attr: int(getattr(gate, a))))
 
     def observe_generation(
         self,

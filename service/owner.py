@@ -71,3 +71,9 @@ def find_service(settings: Settings, url: str | None = None) -> str | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return candidate if _is_fonti(candidate) else None
+
+
+def client_headers(settings: Settings) -> dict[str, str]:
+    """Headers a CLI command sends to a running service: the key of ``FONTI_API_KEY``, if set."""
+    key = settings.server.api_key.get_secret_value().strip() if settings.server.api_key else ""
+    return {"Authorization": f"Bearer {key}"} if key else {}

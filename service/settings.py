@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -275,6 +275,65 @@ class ServerSettings(BaseSettings):
             if origin != "*" and not _ORIGIN.fullmatch(origin):
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
         return origins
+    # Reliability and security (backpressure, limits, keys, logs, shutdown).
+    max_body_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024, description="Largest request body in bytes (more: 413, nothing read)."
+    )
+    max_ask_top_k: int = Field(
+        20, ge=1, le=20, description="Largest `top_k` of /v1/ask (more: 422); at most 20."
+    )
+    max_search_top_k: int = Field(
+        50, ge=1, le=50, description="Largest `top_k` of /v1/search (more: 422); at most 50."
+    )
+    generation_slots: int = Field(
+        1,
+        ge=1,
+        description="Answers generated at once. The in-process model serves one at a time; raise it "
+        "only for an LLM backend that runs several in parallel.",
+    )
+    queue_depth: int = Field(
+        4,
+        ge=0,
+        description="Answers that may wait for a generation slot; when they are all taken, /v1/ask "
+        "and /v1/chat/completions answer 503 at once with Retry-After.",
+    )
+    request_deadline_s: float = Field(
+        180.0,
+        gt=0,
+        description="Seconds an answer may take, waiting included; then 504 (or an `error` event "
+        "once a stream has started) and its generation is stopped.",
+    )
+    shutdown_grace_s: float = Field(
+        8.0,
+        ge=0,
+        description="On SIGTERM, seconds in-flight answers get to finish before they are cancelled.",
+    )
+    api_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated API keys accepted as `Authorization: Bearer <key>`. When any key "
+        "is configured, ingest and delete require one.",
+    )
+    api_keys_file: Path | None = Field(
+        None, description="File of API keys, one per line (`#` comments); re-read when it changes."
+    )
+    require_key_for_ask: bool = Field(
+        False,
+        description="Read endpoints (ask, chat, search, article listing) require a key too.",
+    )
+    allow_open_writes: bool = Field(
+        False,
+        description="Let `fonti serve` bind a non-loopback address with no API key configured "
+        "(anyone who reaches it can then change the corpus).",
+    )
+    api_key: SecretStr | None = Field(
+        None, description="The key the CLI sends to a running service (`fonti ingest/list/delete/ask`)."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level of `fonti serve`; question text is logged only at `debug`."
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="`json`: one JSON object per log line (with request_id); `text`: plain lines."
+    )
 
 
 class Settings(BaseSettings):

@@ -14,7 +14,6 @@ from pydantic import ValidationError
 from ingest.catalog import get_article, list_articles
 from ingest.files import FILE_FORMATS, Item, read_bytes
 from ingest.formats import ArticleInput
-from ingest.readers import ReadError
 from service.api.errors import ApiError
 from service.api.schemas import (
     ArticleDetailOut,
@@ -29,6 +28,8 @@ from service.api.schemas import (
 )
 
 router = APIRouter(prefix="/v1", tags=["articles"])
+# Ingest and delete: the app factory puts them behind an API key when keys are configured.
+writes = APIRouter(prefix="/v1", tags=["articles"])
 
 
 def _inline(schema: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +53,7 @@ _UPLOAD_SCHEMA = {
     "type": "object",
     "required": ["files"],
     "properties": {
-        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+        "files": {"type": "array", "items": {"type": "string", "format": "binary"}, "minItems": 1},
         "format": {"type": "string", "enum": list(FILE_FORMATS), "default": "auto"},
         "outlet": {"type": "string", "description": "Outlet of plain articles without one."},
     },
@@ -74,6 +75,7 @@ def _limit_count(n: int, limits: Any) -> None:
             413,
             f"articles: {n} articles in one request, the limit is "
             f"{limits.max_articles_per_request} (FONTI_MAX_ARTICLES_PER_REQUEST)",
+            detail={"field": "articles", "limit": limits.max_articles_per_request},
         )
 
 
@@ -108,8 +110,12 @@ async def _upload_items(request: Request, limits: Any) -> list[Item]:
         is_feed = fmt == "jsonl" or Path(name).suffix.lower() in (".jsonl", ".ndjson")
         # A feed holds many articles: each is checked against the article limit instead.
         if not is_feed and len(data) > limits.max_article_chars * 4:
-            items.append((name, ReadError(f"{len(data)} bytes, the limit is {limits.max_article_chars * 4}")))
-            continue
+            raise ApiError(
+                413,
+                f"files[{name!r}]: {len(data)} bytes, the limit is {limits.max_article_chars * 4} "
+                "(4 x FONTI_MAX_ARTICLE_CHARS); nothing was stored",
+                detail={"field": "files", "limit": limits.max_article_chars * 4},
+            )
         # Parsing (trafilatura, YAML) is CPU work: off the event loop.
         read = await run_in_threadpool(_read_upload, data, name, fmt)
         for label, item in read:
@@ -120,7 +126,7 @@ async def _upload_items(request: Request, limits: Any) -> list[Item]:
     return items
 
 
-@router.post(
+@writes.post(
     "/articles",
     response_model=IngestOut,
     openapi_extra=_INGEST_BODY,
@@ -142,7 +148,13 @@ async def ingest_articles(request: Request) -> IngestOut:
     accepted: list[Item] = []
     for label, item in items:
         if isinstance(item, ArticleInput) and len(item.text) > limits.max_article_chars:
-            item = ReadError(f"text: {len(item.text)} characters, the limit is {limits.max_article_chars}")
+            where = f"articles[{label}].text" if ctype != "multipart/form-data" else f"files[{label!r}]"
+            raise ApiError(
+                413,
+                f"{where}: {len(item.text)} characters, the limit is {limits.max_article_chars} "
+                "(FONTI_MAX_ARTICLE_CHARS); nothing was stored",
+                detail={"field": where, "limit": limits.max_article_chars},
+            )
         accepted.append((label, item))
     report = await run_in_threadpool(request.app.state.ingest.ingest, accepted)
     for e in report.errors:
@@ -168,7 +180,12 @@ async def ingest_articles(request: Request) -> IngestOut:
 def list_stored_articles(
     request: Request,
     limit: int = Query(50, ge=1, le=1000, description="Articles per page."),
-    offset: str | None = Query(None, max_length=200, description="`next_offset` of the previous page."),
+    offset: str | None = Query(
+        None,
+        max_length=200,
+        description="`next_offset` of the previous page.",
+        json_schema_extra={"format": "uuid"},
+    ),
 ) -> ArticleListOut:
     """Stored articles (id, title, outlets, chunk count), one page at a time."""
     if offset is not None:
@@ -191,7 +208,7 @@ def read_article(article_id: str, request: Request) -> ArticleDetailOut:
     return ArticleDetailOut.model_validate(vars(detail))
 
 
-@router.delete("/articles/{article_id:path}", response_model=DeletedOut, responses={404: {"model": ErrorOut}})
+@writes.delete("/articles/{article_id:path}", response_model=DeletedOut, responses={404: {"model": ErrorOut}})
 def delete_article(article_id: str, request: Request) -> DeletedOut:
     """Remove an article and all its chunks."""
     deleted = request.app.state.ingest.delete(article_id)

@@ -16,11 +16,12 @@ from service.backends.vector_store import StoreError
 class ApiError(Exception):
     """Raised by routes for a client error with a message that names the problem."""
 
-    def __init__(self, status: int, message: str, detail: Any = None):
+    def __init__(self, status: int, message: str, detail: Any = None, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.detail = detail
+        self.headers = headers
 
 
 def _describe(errors: list[Any]) -> str:
@@ -36,7 +37,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse({"error": exc.message, "detail": exc.detail}, status_code=exc.status)
+        return JSONResponse(
+            {"error": exc.message, "detail": exc.detail}, status_code=exc.status, headers=exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

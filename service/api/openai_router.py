@@ -12,21 +12,23 @@ decide them, so answers stay reproducible.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.errors import ApiError
-from service.api.schemas import CitationOut, ErrorOut, SentenceOut
+from service.api.generation import admit, answer_json, answer_stream
+from service.api.schemas import SPACES, CitationOut, ErrorOut, SentenceOut
 from service.pipeline.followup import Turn
 
 router = APIRouter(prefix="/v1", tags=["openai"])
+log = logging.getLogger(__name__)
 MODEL_ID = "fonti"
 
 
@@ -43,7 +45,7 @@ class ChatCompletionIn(BaseModel):
 
     model: str = Field(MODEL_ID, description="Any value; Fonti serves one model.")
     messages: list[ChatMessageIn] = Field(..., min_length=1)
-    stream: bool = False
+    stream: bool = Field(False, strict=True)
 
 
 class _Message(BaseModel):
@@ -80,7 +82,7 @@ def _conversation(body: ChatCompletionIn, request: Request) -> tuple[str, list[T
     turns = [m for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1].role != "user":
         raise ApiError(422, "messages: the last user/assistant message must be from the user (the question)")
-    question = _text(turns[-1].content).strip()
+    question = _text(turns[-1].content).strip(SPACES)
     limits = request.app.state.settings.server
     if not question:
         raise ApiError(422, "messages: the last user message is empty")
@@ -117,45 +119,59 @@ def _chunk(
     return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
 
 
-def _stream(events: Iterator[Any], cid: str, created: int, model: str) -> Iterator[str]:
-    try:
-        yield _chunk(cid, created, model, {"role": "assistant", "content": ""})
-        for ev in events:
-            if ev.kind == "token":
-                yield _chunk(cid, created, model, {"content": ev.data})
-            elif ev.kind == "done":
-                ans = ev.data.to_dict()
-                extra = {
-                    k: ans[k]
-                    for k in ("citations", "sentences", "abstained", "answer", "standalone_question")
-                }
-                yield _chunk(cid, created, model, {}, extra)
-        yield "data: [DONE]\n\n"
-    except Exception as exc:  # the status line is sent already: report in-band
-        yield f"data: {json.dumps({'error': {'message': f'{type(exc).__name__}: {exc}'}})}\n\n"
-    finally:
-        close = getattr(events, "close", None)
-        if close:
-            close()  # stops generation when the client went away
+def _renderer(cid: str, created: int, model: str) -> Callable[[Any], str | None]:
+    def render(ev: Any) -> str | None:
+        if ev.kind == "token":
+            return _chunk(cid, created, model, {"content": ev.data})
+        if ev.kind == "done":
+            ans = ev.data.to_dict()
+            extra = {
+                k: ans[k] for k in ("citations", "sentences", "abstained", "answer", "standalone_question")
+            }
+            return _chunk(cid, created, model, {}, extra)
+        return None
+
+    return render
+
+
+def _render_error(message: str) -> str:  # the status line is sent already: report in-band
+    return f"data: {json.dumps({'error': {'message': message}}, ensure_ascii=False)}\n\n"
 
 
 @router.post(
     "/chat/completions",
     response_model=ChatCompletionOut,
-    responses={422: {"model": ErrorOut}, 200: {"content": {"text/event-stream": {}}}},
+    responses={
+        422: {"model": ErrorOut},
+        200: {"content": {"text/event-stream": {}}},
+        503: {"model": ErrorOut, "description": "The queue is full: retry after `Retry-After` seconds."},
+        504: {"model": ErrorOut, "description": "The deadline passed (FONTI_REQUEST_DEADLINE_S)."},
+    },
 )
-def chat_completions(body: ChatCompletionIn, request: Request) -> Any:
-    """Answer the last user message from the stored articles, OpenAI style, with citations."""
+async def chat_completions(body: ChatCompletionIn, request: Request) -> Any:
+    """Answer the last user message from the stored articles, OpenAI style, with citations.
+
+    The same bounded queue as /v1/ask: 503 with `Retry-After` when full, 504 past the deadline.
+    """
     question, history = _conversation(body, request)
+    log.debug("question: %s", question)
     service = request.app.state.answers
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
+    run = admit(request)
+    events = service.stream(question, None, history)
     if body.stream:
-        return StreamingResponse(
-            _stream(service.stream(question, None, history), cid, created, body.model),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        return await answer_stream(
+            request,
+            run,
+            events,
+            _renderer(cid, created, body.model),
+            _render_error,
+            prelude=_chunk(cid, created, body.model, {"role": "assistant", "content": ""}),
+            trailer="data: [DONE]\n\n",
         )
-    ans = service.ask(question, None, history)
+    ans = await answer_json(request, run, events)
+    if not hasattr(ans, "answer"):
+        return ans  # the client went away
     tokens = int(ans.timings.get("completion_tokens", 0))
     return ChatCompletionOut(
         id=cid,

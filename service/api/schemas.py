@@ -5,7 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Whitespace as the OpenAPI schema's regex dialect (ECMA-262 "\s") sees it: a question made of
+# these is blank (422); anything else, even other control characters, is a question.
+SPACES = "\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff" + "".join(
+    map(chr, range(0x2000, 0x200B))
+)
 
 
 class _Strict(BaseModel):
@@ -100,6 +106,14 @@ class Filters(_Strict):
     published_from: dt.date | None = Field(None, description="Published on or after this date (ISO).")
     published_to: dt.date | None = Field(None, description="Published on or before this date (ISO).")
 
+    @field_validator("published_from", "published_to", mode="before")
+    @classmethod
+    def _date_text(cls, value: Any) -> Any:
+        # JSON has no date type: only "YYYY-MM-DD" text (pydantic would also take a number).
+        if value is not None and not isinstance(value, str | dt.date):
+            raise ValueError("expected a date as text, YYYY-MM-DD")
+        return value
+
     @model_validator(mode="after")
     def _dates_in_order(self) -> Filters:
         if self.published_from and self.published_to and self.published_from > self.published_to:
@@ -154,7 +168,9 @@ class HistoryTurn(_Strict):
 class AskIn(_Strict):
     question: str = Field(..., min_length=1)
     top_k: int | None = Field(None, ge=1, le=20, description="Passages handed to the model.")
-    stream: bool = Field(False, description="Answer as server-sent events (token, citation, done, error).")
+    stream: bool = Field(
+        False, strict=True, description="Answer as server-sent events (token, citation, done, error)."
+    )
     filters: Filters | None = Field(None, description="Answer only from passages that match these.")
     history: list[HistoryTurn] | None = Field(
         None,

@@ -80,6 +80,10 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"fonti: {exc}", file=sys.stderr)
         return 2
     questions = questions[: args.limit] if args.limit else questions
+    from service.owner import client_headers
+    from service.settings import Settings
+
+    headers = client_headers(Settings())  # FONTI_API_KEY, when the service wants one
     service: AbstractContextManager[str] = (
         local_service(args.articles) if args.articles else nullcontext(args.url)
     )
@@ -89,10 +93,10 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.retrieval_only:
         from service.evaluation.retrieval import run_retrieval
 
-        with service as url, httpx.Client(base_url=url.rstrip("/"), timeout=600) as client:
+        with service as url, httpx.Client(base_url=url.rstrip("/"), timeout=600, headers=headers) as client:
             run_retrieval(client, questions, args.out)
         return 0
-    with service as url, httpx.Client(base_url=url.rstrip("/"), timeout=600) as client:
+    with service as url, httpx.Client(base_url=url.rstrip("/"), timeout=600, headers=headers) as client:
         bar = tqdm(total=len(questions), unit="q", desc="eval")
 
         def done(score: Any, row: dict[str, Any]) -> None:

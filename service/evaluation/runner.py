@@ -53,15 +53,32 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+BUSY_RETRIES = 20
+
+
+@contextmanager
+def _admitted_stream(client: httpx.Client, question: str) -> Iterator[httpx.Response]:
+    """The SSE response of /v1/ask, waiting out 503s (the service's queue is full) as told by Retry-After."""
+    for _ in range(BUSY_RETRIES):
+        with client.stream("POST", "/v1/ask", json={"question": question, "stream": True}) as r:
+            if r.status_code == 503 and r.headers.get("retry-after", "").isdigit():
+                r.read()
+                time.sleep(min(int(r.headers["retry-after"]), 60))
+                continue
+            if r.status_code != 200:
+                r.read()
+                raise RuntimeError(f"HTTP {r.status_code}: {r.text[:300]}")
+            yield r
+            return
+    raise RuntimeError(f"HTTP 503: the service stayed busy through {BUSY_RETRIES} retries")
+
+
 def ask_streaming(client: httpx.Client, question: str) -> tuple[dict[str, Any], float, float | None]:
     """POST /v1/ask as SSE; returns (final body, total ms, first-token ms or None)."""
     start = time.perf_counter()
     first: float | None = None
     event, done = "", None
-    with client.stream("POST", "/v1/ask", json={"question": question, "stream": True}) as r:
-        if r.status_code != 200:
-            r.read()
-            raise RuntimeError(f"HTTP {r.status_code}: {r.text[:300]}")
+    with _admitted_stream(client, question) as r:
         for line in r.iter_lines():
             if line.startswith("event: "):
                 event = line[7:].strip()
@@ -145,6 +162,7 @@ def local_service(articles: Path) -> Iterator[str]:
     from ingest.files import iter_sources
     from ingest.readers import ReadError
     from service.app import create_app
+    from service.owner import client_headers
     from service.settings import Settings, StoreSettings
 
     with tempfile.TemporaryDirectory(prefix="fonti-eval-") as tmp:
@@ -167,7 +185,7 @@ def local_service(articles: Path) -> Iterator[str]:
                     raise RuntimeError(f"{label}: {item.message}")
                 items.append(item)
             body = {"articles": [a.as_request() for a in items]}
-            r = httpx.post(url + "/v1/articles", json=body, timeout=3600)
+            r = httpx.post(url + "/v1/articles", json=body, headers=client_headers(settings), timeout=3600)
             r.raise_for_status()
             yield url
         finally:

@@ -32,6 +32,7 @@ from service.pipeline.grounding import (
 from service.pipeline.language import detect_language
 from service.pipeline.prompts import PromptLibrary
 from service.pipeline.retrieve import Passage, Retriever
+from service.pipeline.sanitize import AnswerGuard
 from service.pipeline.support import SupportChecker
 from service.settings import Settings
 
@@ -216,6 +217,7 @@ class AnswerService:
         messages = self._prompts.answer_messages(question, language, passages)
         stats = GenerationStats()
         rewriter = MarkerRewriter(valid=len(passages))
+        guard = AnswerGuard()  # plain text only: no markup, scripts or links, streamed tokens included
         raw, shown = "", ""
         held = True  # hold output back until it cannot be the NOT_FOUND signal
         emitted_citations: set[int] = set()
@@ -231,7 +233,7 @@ class AnswerService:
                         break  # the model says the passages do not answer: stop generating
                     held = False
                     delta = head
-                text = rewriter.feed(delta)
+                text = guard.feed(rewriter.feed(delta))
                 if text:
                     shown += text
                     yield Event("token", text)
@@ -242,10 +244,10 @@ class AnswerService:
                             "citation", self._citation(rewriter.order.index(n) + 1, passages[n - 1], raw)
                         )
         if held and not raw.lstrip().startswith(NOT_FOUND):
-            text = rewriter.feed(raw.lstrip())  # a reply shorter than the signal
+            text = guard.feed(rewriter.feed(raw.lstrip()))  # a reply shorter than the signal
             shown += text
             yield Event("token", text)
-        tail = rewriter.flush()
+        tail = guard.feed(rewriter.flush()) + guard.flush()
         if tail:
             shown += tail
             yield Event("token", tail)

@@ -10,6 +10,7 @@ import jinja2
 
 from service.backends.llm import ChatMessage
 from service.pipeline.language import language_name
+from service.pipeline.sanitize import quote_for_prompt, redact_instructions
 
 
 class PromptLibrary:
@@ -28,13 +29,25 @@ class PromptLibrary:
         self.system = self._env.get_template("answer_system.j2").render().strip()
 
     def answer_messages(self, question: str, language: str, passages: Sequence[Any]) -> list[ChatMessage]:
-        """System instructions, then the user turn: passages grouped by article, then the question."""
-        groups: dict[str, list[Any]] = {}
+        """System instructions, then the user turn: passages grouped by article, then the question.
+
+        Article text is untrusted: sentences that speak to an AI are cut
+        (:func:`redact_instructions`), and every passage, title and outlet goes through
+        :func:`quote_for_prompt` (no control tokens, no line of its own, no forged ``[n]``),
+        so each passage is one prompt line; the question gets the same quoting.
+        """
+        groups: dict[str, list[dict[str, Any]]] = {}
         for p in passages:
-            groups.setdefault(p.title, []).append(p)
+            groups.setdefault(quote_for_prompt(redact_instructions(p.title)), []).append(
+                {
+                    "number": p.number,
+                    "outlet": quote_for_prompt(p.outlet),
+                    "text": quote_for_prompt(redact_instructions(p.text)),
+                }
+            )
         user = self._env.get_template("answer_user.j2").render(
             groups=[{"title": t, "passages": ps} for t, ps in groups.items()],
-            question=question,
+            question=quote_for_prompt(question),
             language=language,
             language_name=language_name(language),
         )
@@ -43,7 +56,10 @@ class PromptLibrary:
     def condense_messages(self, question: str, history: Sequence[Any]) -> list[ChatMessage]:
         """The follow-up rewriting prompt: fixed instructions, then the conversation and question."""
         system = self._env.get_template("condense_system.j2").render().strip()
-        user = self._env.get_template("condense_user.j2").render(history=history, question=question)
+        turns = [{"role": t.role, "content": quote_for_prompt(t.content)} for t in history]
+        user = self._env.get_template("condense_user.j2").render(
+            history=turns, question=quote_for_prompt(question)
+        )
         return [{"role": "system", "content": system}, {"role": "user", "content": user.strip()}]
 
     def abstention(self, language: str) -> str:
