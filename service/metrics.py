@@ -37,6 +37,10 @@ class _GateCollector(Collector):
         yield CounterMetricFamily(self._name, self._doc, value=self._read())
 
 
+def _reader(obj: Any, attr: str) -> Callable[[], int]:
+    return lambda: int(getattr(obj, attr))
+
+
 class Metrics:
     """The app's metrics; plain Python, usable without FastAPI."""
 
@@ -124,12 +128,13 @@ class Metrics:
         """Export the generation queue (service/backpressure.py): depth, running, and its refusals."""
         self.generations_waiting.set_function(lambda: float(gate.waiting))
         self.generations_active.set_function(lambda: float(gate.active))
-        for name, attr, doc in (
-            ("fonti_generation_rejections", "rejected", "Answers refused with 503: queue full or shutting down."),
-            ("fonti_generation_timeouts", "timed_out", "Answers stopped at FONTI_REQUEST_DEADLINE_S (504)."),
-            ("fonti_generation_cancellations", "cancelled", "Generations stopped early: client gone, shutdown."),
-        ):
-            self.registry.register(_GateCollector(name, doc, lambda a=attr: int(getattr(gate, a))))
+        counters = {
+            "fonti_generation_rejections": ("rejected", "Answers refused with 503: queue full, stopping."),
+            "fonti_generation_timeouts": ("timed_out", "Answers stopped at FONTI_REQUEST_DEADLINE_S (504)."),
+            "fonti_generation_cancellations": ("cancelled", "Stopped early: client gone, shutdown."),
+        }
+        for name, (attr, doc) in counters.items():
+            self.registry.register(_GateCollector(name, doc, _reader(gate, attr)))
 
     def observe_generation(
         self,

@@ -226,6 +226,11 @@ class RetrievalSettings(BaseSettings):
         description="Answers prefer passages from the articles of this many best passages before "
         "passages of other articles (0: plain ranking).",
     )
+    prompt_order: Literal["reading", "rank"] = Field(
+        "reading",
+        description="Order of an article's passages in the prompt (articles stay in rank order): "
+        "`reading` (the page's order, lede first) or `rank` (best match first).",
+    )
     passage_token_budget: int = Field(
         600,
         ge=100,
@@ -275,6 +280,7 @@ class ServerSettings(BaseSettings):
             if origin != "*" and not _ORIGIN.fullmatch(origin):
                 raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
         return origins
+
     # Reliability and security (backpressure, limits, keys, logs, shutdown).
     max_body_bytes: int = Field(
         32 * 1024 * 1024, ge=1024, description="Largest request body in bytes (more: 413, nothing read)."

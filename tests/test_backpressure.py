@@ -96,6 +96,9 @@ def test_full_queue_is_503_at_once_with_retry_after(server, gate_idle):
         body = r.json()
         assert "FONTI_QUEUE_DEPTH" in body["error"] and body["detail"]["retry_after"] == int(retry)
     assert gate.rejected == rejected_before + 2
+    metrics = httpx.get(url + "/metrics").text  # the queue as an operator sees it
+    assert "fonti_generations_active 1.0" in metrics and "fonti_generations_waiting 1.0" in metrics
+    assert f"fonti_generation_rejections_total {float(gate.rejected)}" in metrics
     holder.close()  # A leaves: its slot passes to B
     b.join(timeout=120)
     assert b_result and b_result[0].status_code in (200, 504), b_result

@@ -28,7 +28,7 @@ from service.pipeline.language import detect_language
 from service.pipeline.sanitize import quote_for_prompt
 from tests.conftest import DEV_ARTICLES, make_settings
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+pytestmark = pytest.mark.e2e
 
 FIXTURES = Path(__file__).parent / "fixtures" / "injection"
 TARGET = 0.95  # share of attacks that must fail

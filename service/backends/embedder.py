@@ -125,6 +125,10 @@ class SentenceTransformerEmbedder:
         if not Path(model_path).is_dir():
             raise RuntimeError(f"FONTI_EMBED_MODEL_PATH={model_path} is not a sentence-transformers folder")
         torch.set_num_threads(threads)
+        # transformers draws a "Loading weights" bar on stderr, which is the JSON log stream.
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         self._model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)
         self.dtype = resolve_dtype(dtype)
         if self.dtype == "bfloat16":

@@ -97,18 +97,19 @@ def _closing(it: Iterator[Any]) -> Iterator[None]:
             close()
 
 
-def order_by_article(passages: list[Passage]) -> list[Passage]:
-    """Group passages by article (articles in rank order), each in reading order; number them 1..n.
+def order_by_article(passages: list[Passage], within: str = "reading") -> list[Passage]:
+    """Group passages by article (articles in rank order); number them 1..n.
 
-    Reading order gives the model each story as its outlets told it, lede first; a
-    small model leans on the first passage it reads, and an aggregator page's first
-    paragraph states the main fact far more often than the paragraph that merely
-    scores best against a short question.
+    ``within`` = "reading": each article's passages in reading order, so the model reads
+    each story as its outlets told it, lede first; "rank": best-scoring first.
     """
     groups: dict[str, list[Passage]] = {}
     for p in passages:
         groups.setdefault(p.title, []).append(p)
-    ordered = [p for ps in groups.values() for p in sorted(ps, key=lambda p: p.position)]
+    if within == "reading":
+        ordered = [p for ps in groups.values() for p in sorted(ps, key=lambda p: p.position)]
+    else:
+        ordered = [p for ps in groups.values() for p in ps]
     for i, p in enumerate(ordered, start=1):
         p.number = i
     return ordered
@@ -206,7 +207,7 @@ class AnswerService:
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             yield Event("done", self._abstain(question, language, timings))
             return
-        passages = order_by_article(self.pack(found))
+        passages = order_by_article(self.pack(found), rs.prompt_order)
         story = {p.article_id for p in found[: max(1, rs.article_focus)]}
         if missing_question_numbers(question, passages) or missing_question_months(
             question, [p for p in passages if p.article_id in story]
