@@ -85,6 +85,13 @@ def test_attribution_names_follow_the_marker():
     same = "Secondo il Messaggero Veneto [1], Peskov ha smentito."
     assert fix_attributions(same, outlets) == same
     assert fix_attributions("Peskov ha smentito [3].", outlets) == "Peskov ha smentito [3]."
+    # names with dots are names too; a sentence's full stop still ends the name
+    dotted = "Secondo Fanpage.it [1], era Corey Comperatore."
+    assert (
+        fix_attributions(dotted, {1: "Italianotizie"}) == "Secondo Italianotizie [1], era Corey Comperatore."
+    )
+    two = "Secondo lui. Poi Peskov [2] ha smentito."
+    assert fix_attributions(two, outlets) == two
 
 
 def test_numbers_match_across_separators_scales_and_skip_single_digits():
@@ -152,6 +159,16 @@ def test_digits_of_outlet_names_are_not_figures():
     assert order == [1]
     assert missing_question_numbers("Cosa dice RTL 102.5 sulla morte di Navalny?", passages) == set()
     assert missing_question_numbers("Cosa è successo nel marzo 2025?", passages) == {"2025"}
+    # a full date whose day and month the passages name: the missing year is the page's habit
+    quake = [_passage("Newsroom Italia", "La sequenza è cominciata alle 19:51 di lunedì 20 maggio.")]
+    assert missing_question_numbers("A che ora del 20 maggio 2024 è cominciata?", quake) == set()
+    assert missing_question_numbers("What happened on May 20, 2024?", quake) == set()
+    assert missing_question_numbers("A che ora del 21 maggio 2024 è cominciata?", quake) == {"21", "2024"}
+    assert missing_question_numbers("Quanto è costato il maggio 2024?", quake) == {"2024"}
+    # the model writes the outlet in its own case: "il Sole 24 ORE" is still the outlet, not "24"
+    sole = [_passage("Il Sole 24 ORE", "Silvio Berlusconi si è spento alle 9:30 al San Raffaele.")]
+    text, order = drop_unsupported_numbers("Secondo il Sole 24 ORE [1], si è spento alle 9:30.", sole, [1])
+    assert order == [1] and "9:30" in text
 
 
 def test_a_presupposed_month_must_be_in_the_main_story():

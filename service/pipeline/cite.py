@@ -107,8 +107,20 @@ def best_quote(passage: str, claim: str) -> str:
 # "According to <name> [n]" / "Secondo <name> [n]": the name the model wrote for passage n.
 _ATTRIBUTION = re.compile(
     r"(?P<lead>\b(?:[Aa]ccording to|[Ss]econdo|[Ss]elon|[Ss]egún|[Ll]aut)\s+)"
-    r"(?P<name>[^\[\].,;:!?\n]{1,60}?)\s*(?P<marker>\[(?P<n>\d+)\])"
+    # a dot only inside a name ("Fanpage.it", "RTL 102.5"), never a sentence's end
+    r"(?P<name>(?:[^\[\].,;:!?\n]|\.(?=\S)){1,60}?)\s*(?P<marker>\[(?P<n>\d+)\])"
 )
+
+
+def strip_outlets(text: str, outlets: Iterable[str]) -> str:
+    """``text`` without the outlet names, matched without case ("il Sole 24 ORE" for "Il Sole 24 ORE").
+
+    The digits of "RTL 102.5" or "Il Sole 24 ORE" are not figures of a claim, and an
+    outlet name is not what a sentence claims.
+    """
+    for outlet in sorted({o for o in outlets if o}, key=len, reverse=True):
+        text = re.sub(rf"(?i)(?<!\w){re.escape(outlet)}(?!\w)", " ", text)
+    return text
 
 
 def fix_attributions(text: str, outlets: dict[int, str]) -> str:

@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 
 from ingest.chunking import split_sentences
-from service.pipeline.cite import markers_in, number_keys, overlap, renumber, unsupported_numbers
+from service.pipeline.cite import (
+    markers_in,
+    number_keys,
+    overlap,
+    renumber,
+    strip_outlets,
+    unsupported_numbers,
+)
 from service.pipeline.retrieve import Passage
 
 # A sentence without a marker gets the passage it overlaps most, when at least this
@@ -25,9 +32,7 @@ def _evidence(p: Passage) -> str:
 
 def _without_outlets(text: str, passages: list[Passage]) -> str:
     """``text`` minus outlet names: the digits of "RTL 102.5" or "Palermo 24h" are not figures."""
-    for outlet in sorted({p.outlet for p in passages}, key=len, reverse=True):
-        text = text.replace(outlet, " ")
-    return text
+    return strip_outlets(text, (p.outlet for p in passages))
 
 
 def missing_question_numbers(question: str, passages: list[Passage]) -> set[str]:
@@ -36,7 +41,36 @@ def missing_question_numbers(question: str, passages: list[Passage]) -> set[str]
     "The earthquake of March 2025" over passages that only know 2024: the articles do
     not cover what the question presupposes, so there is nothing to answer from.
     """
-    return unsupported_numbers(_without_outlets(question, passages), " ".join(_evidence(p) for p in passages))
+    evidence = " ".join(_evidence(p) for p in passages)
+    missing = unsupported_numbers(_without_outlets(question, passages), evidence)
+    # News pages write "lunedì 20 maggio" without the year: a question's full date whose
+    # day and month the passages name is covered even though its year is not written.
+    return missing - _years_of_dates_named(question, evidence)
+
+
+def _days_and_months(tokens: list[str]) -> set[tuple[int, int]]:
+    """(day, month) pairs written as "20 maggio" or "May 20"."""
+    pairs = set()
+    for i, w in enumerate(tokens):
+        month = _MONTHS.get(w.casefold())
+        if month is None:
+            continue
+        for t in tokens[max(0, i - 1) : i] + tokens[i + 1 : i + 2]:
+            if t.isdigit() and 1 <= int(t) <= 31:
+                pairs.add((int(t), month))
+    return pairs
+
+
+def _years_of_dates_named(question: str, evidence: str) -> set[str]:
+    """Years of the question's full dates ("20 maggio 2024") whose day and month ``evidence`` names."""
+    tokens = _TOKEN.findall(question)
+    named = _days_and_months(_TOKEN.findall(evidence))
+    years = set()
+    for i, t in enumerate(tokens):
+        is_year = len(t) == 4 and t.isdigit() and t[:2] in ("19", "20")
+        if is_year and _days_and_months(tokens[max(0, i - 3) : i]) & named:
+            years.add(t)
+    return years
 
 
 _MONTHS = {

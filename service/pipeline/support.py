@@ -21,7 +21,7 @@ import numpy as np
 
 from ingest.chunking import split_sentences
 from service.backends.embedder import Embedder
-from service.pipeline.cite import markers_in, number_keys, overlap, unsupported_numbers
+from service.pipeline.cite import markers_in, number_keys, overlap, strip_outlets, unsupported_numbers
 from service.pipeline.retrieve import Passage
 
 LEXICAL_WEIGHT = 0.1
@@ -47,9 +47,7 @@ class SentenceCheck:
 
 def claim_of(sentence: str, passages: list[Passage]) -> str:
     """The sentence as a claim: no markers, no outlet names, no "According to"."""
-    text = _MARKERS.sub(" ", sentence)
-    for outlet in sorted({p.outlet for p in passages}, key=len, reverse=True):
-        text = text.replace(outlet, " ")
+    text = strip_outlets(_MARKERS.sub(" ", sentence), (p.outlet for p in passages))
     return re.sub(r"\s+", " ", _LEAD.sub(" ", text)).strip(" ,")
 
 
