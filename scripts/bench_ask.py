@@ -257,23 +257,12 @@ def run_questions(
 def _measure(
     client: Any, questions: list[dict[str, Any]], log: Path, settings: Any, uncached_every: int
 ) -> Iterator[dict[str, Any]]:
-    from llama_cpp import Llama
 
-    from service.backends.llm import _gguf_chat_formatter
+    from service.backends.llm import _gguf_chat_formatter, open_llama
     from service.model_files import resolve_gguf
 
     s = settings.llm
-    raw = Llama(
-        model_path=str(resolve_gguf(s.model_path, settings.models_dir)),
-        n_ctx=s.n_ctx,
-        n_threads=s.n_threads,
-        n_threads_batch=s.n_threads_batch,
-        n_batch=s.n_batch,
-        n_gpu_layers=s.n_gpu_layers,
-        seed=s.seed,
-        use_mmap=True,
-        verbose=False,
-    )
+    raw = open_llama(s, resolve_gguf(s.model_path, settings.models_dir), s.n_ctx)
     formatter = _gguf_chat_formatter(raw)
     seen = 0
     for i, q in enumerate(questions):

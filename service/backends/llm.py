@@ -20,6 +20,23 @@ from service.settings import LLMSettings
 log = logging.getLogger(__name__)
 
 
+def open_llama(settings: LLMSettings, model_path: Path, n_ctx: int) -> Any:
+    """A ``llama_cpp.Llama`` on ``model_path`` with the thread, batch and GPU settings (mmap'd)."""
+    from llama_cpp import Llama
+
+    return Llama(
+        model_path=str(model_path),
+        n_ctx=n_ctx,
+        n_threads=settings.n_threads,
+        n_threads_batch=settings.n_threads_batch,
+        n_batch=settings.n_batch,
+        n_gpu_layers=settings.n_gpu_layers,
+        seed=settings.seed,
+        use_mmap=True,
+        verbose=False,
+    )
+
+
 class ChatMessage(TypedDict):
     role: str
     content: str
@@ -122,20 +139,7 @@ class LlamaCppGenerator:
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fonti-llm")
 
     def _load(self, n_ctx: int) -> Any:
-        from llama_cpp import Llama
-
-        s = self._settings
-        return Llama(
-            model_path=str(self._model_path),
-            n_ctx=n_ctx,
-            n_threads=s.n_threads,
-            n_threads_batch=s.n_threads_batch,
-            n_batch=s.n_batch,
-            n_gpu_layers=s.n_gpu_layers,
-            seed=s.seed,
-            use_mmap=True,
-            verbose=False,
-        )
+        return open_llama(self._settings, self._model_path, n_ctx)
 
     def _context(self, slot: str) -> Any:
         if slot not in self._slots:

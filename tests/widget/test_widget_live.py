@@ -9,7 +9,6 @@ Screenshots land in var/screenshots/ (ignored by git).
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,8 +19,9 @@ import pytest
 
 from service.settings import ServerSettings
 from tests.conftest import dev_article_bodies, make_settings
+from tests.live import live_server
 from tests.widget.conftest import DESKTOP, PHONE
-from tests.widget.support import HOSTILE_CSS, SCREENSHOTS, Loopback, free_port, host_page
+from tests.widget.support import HOSTILE_CSS, SCREENSHOTS, Loopback, host_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -54,29 +54,14 @@ class Live:
 
 @pytest.fixture(scope="module")
 def fonti(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    import uvicorn
-
-    from service.app import create_app
-
     with Loopback() as site:
         allowed = f"http://127.0.0.1:{site.port}"
         settings = make_settings(
             tmp_path_factory.mktemp("widget-store") / "qdrant", server=ServerSettings(cors_origins=[allowed])
         )
-        port = free_port()
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-        )
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        url = f"http://127.0.0.1:{port}"
-        try:
-            while not server.started:
-                assert thread.is_alive(), "uvicorn did not start"
-                time.sleep(0.2)
-            r = httpx.post(
-                url + "/v1/articles", json={"articles": [*dev_article_bodies(), XSS_ARTICLE]}, timeout=900
-            )
+        articles = [*dev_article_bodies(), XSS_ARTICLE]
+        with live_server(settings) as (url, _):
+            r = httpx.post(url + "/v1/articles", json={"articles": articles}, timeout=900)
             assert r.status_code == 200, r.text
             assert r.json()["ingested"] == 16, r.text
             site.page(
@@ -86,9 +71,6 @@ def fonti(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
                 ),
             )
             yield Live(url, site)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=60)
 
 
 @pytest.fixture
