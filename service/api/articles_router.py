@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from ingest.catalog import get_article, list_articles
 from ingest.files import FILE_FORMATS, Item, read_bytes
 from ingest.formats import ArticleInput
-from service.api.errors import ApiError
+from service.api.errors import ApiError, over_limit
 from service.api.schemas import (
     ArticleDetailOut,
     ArticleErrorOut,
@@ -71,11 +71,12 @@ _INGEST_BODY = {
 
 def _limit_count(n: int, limits: Any) -> None:
     if n > limits.max_articles_per_request:
-        raise ApiError(
-            413,
-            f"articles: {n} articles in one request, the limit is "
-            f"{limits.max_articles_per_request} (FONTI_MAX_ARTICLES_PER_REQUEST)",
-            detail={"field": "articles", "limit": limits.max_articles_per_request},
+        raise over_limit(
+            "articles",
+            f"{n} articles in one request",
+            limits.max_articles_per_request,
+            "FONTI_MAX_ARTICLES_PER_REQUEST",
+            status=413,
         )
 
 
@@ -149,11 +150,13 @@ async def ingest_articles(request: Request) -> IngestOut:
     for label, item in items:
         if isinstance(item, ArticleInput) and len(item.text) > limits.max_article_chars:
             where = f"articles[{label}].text" if ctype != "multipart/form-data" else f"files[{label!r}]"
-            raise ApiError(
-                413,
-                f"{where}: {len(item.text)} characters, the limit is {limits.max_article_chars} "
-                "(FONTI_MAX_ARTICLE_CHARS); nothing was stored",
-                detail={"field": where, "limit": limits.max_article_chars},
+            raise over_limit(
+                where,
+                f"{len(item.text)} characters",
+                limits.max_article_chars,
+                "FONTI_MAX_ARTICLE_CHARS",
+                status=413,
+                tail="; nothing was stored",
             )
         accepted.append((label, item))
     report = await run_in_threadpool(request.app.state.ingest.ingest, accepted)

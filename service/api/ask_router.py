@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from service.api.errors import ApiError
+from service.api.errors import ApiError, over_limit
 from service.api.generation import admit, answer_json, answer_stream
 from service.api.schemas import SPACES, AskIn, AskOut, ErrorOut
 from service.pipeline.followup import Turn
@@ -58,26 +58,16 @@ async def ask(body: AskIn, request: Request) -> Any:
     if not question:
         raise ApiError(422, "question: must not be blank")
     if len(question) > limits.max_question_chars:
-        raise ApiError(
-            422,
-            f"question: {len(question)} characters, the limit is {limits.max_question_chars} "
-            "(FONTI_MAX_QUESTION_CHARS)",
-            detail={"field": "question", "limit": limits.max_question_chars},
+        raise over_limit(
+            "question", f"{len(question)} characters", limits.max_question_chars, "FONTI_MAX_QUESTION_CHARS"
         )
     history = [Turn(turn.role, turn.content) for turn in body.history or []]
-    max_turns = limits.max_history_turns
-    if len(history) > max_turns:
-        raise ApiError(
-            422,
-            f"history: {len(history)} turns, the limit is {max_turns} (FONTI_MAX_HISTORY_TURNS)",
-            detail={"field": "history", "limit": max_turns},
+    if len(history) > limits.max_history_turns:
+        raise over_limit(
+            "history", f"{len(history)} turns", limits.max_history_turns, "FONTI_MAX_HISTORY_TURNS"
         )
     if body.top_k is not None and body.top_k > limits.max_ask_top_k:
-        raise ApiError(
-            422,
-            f"top_k: {body.top_k}, the limit is {limits.max_ask_top_k} (FONTI_MAX_ASK_TOP_K)",
-            detail={"field": "top_k", "limit": limits.max_ask_top_k},
-        )
+        raise over_limit("top_k", str(body.top_k), limits.max_ask_top_k, "FONTI_MAX_ASK_TOP_K")
     log.debug("question: %s", question)
     service = request.app.state.answers
     where = body.filters.where() if body.filters else None

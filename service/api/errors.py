@@ -24,6 +24,17 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def over_limit(
+    field: str, amount: str, limit: int, setting: str, status: int = 422, tail: str = ""
+) -> ApiError:
+    """The error for a configured limit: names the field, the limit and its setting; ``detail`` holds both."""
+    return ApiError(
+        status,
+        f"{field}: {amount}, the limit is {limit} ({setting}){tail}",
+        detail={"field": field, "limit": limit},
+    )
+
+
 def _describe(errors: list[Any]) -> str:
     parts = []
     for err in errors:

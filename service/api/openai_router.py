@@ -22,7 +22,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.errors import ApiError
+from service.api.errors import ApiError, over_limit
 from service.api.generation import admit, answer_json, answer_stream
 from service.api.schemas import SPACES, CitationOut, ErrorOut, SentenceOut
 from service.pipeline.followup import Turn
@@ -87,10 +87,11 @@ def _conversation(body: ChatCompletionIn, request: Request) -> tuple[str, list[T
     if not question:
         raise ApiError(422, "messages: the last user message is empty")
     if len(question) > limits.max_question_chars:
-        raise ApiError(
-            422,
-            f"messages: the question has {len(question)} characters, the limit is "
-            f"{limits.max_question_chars} (FONTI_MAX_QUESTION_CHARS)",
+        raise over_limit(
+            "messages",
+            f"the question has {len(question)} characters",
+            limits.max_question_chars,
+            "FONTI_MAX_QUESTION_CHARS",
         )
     history = [Turn(m.role, _text(m.content)) for m in turns[:-1]]  # type: ignore[arg-type]
     return question, history

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from service.api.errors import ApiError
+from service.api.errors import ApiError, over_limit
 from service.api.schemas import SPACES, ErrorOut, SearchHit, SearchIn, SearchOut
 
 router = APIRouter(prefix="/v1", tags=["search"])
@@ -17,15 +17,11 @@ def search(body: SearchIn, request: Request) -> SearchOut:
     if not body.query.strip(SPACES):
         raise ApiError(422, "query: must not be blank")
     if len(body.query) > limits.max_question_chars:
-        raise ApiError(
-            422,
-            f"query: {len(body.query)} characters, the limit is {limits.max_question_chars} "
-            "(FONTI_MAX_QUESTION_CHARS)",
+        raise over_limit(
+            "query", f"{len(body.query)} characters", limits.max_question_chars, "FONTI_MAX_QUESTION_CHARS"
         )
     if body.top_k > limits.max_search_top_k:
-        raise ApiError(
-            422, f"top_k: {body.top_k}, the limit is {limits.max_search_top_k} (FONTI_MAX_SEARCH_TOP_K)"
-        )
+        raise over_limit("top_k", str(body.top_k), limits.max_search_top_k, "FONTI_MAX_SEARCH_TOP_K")
     candidates = max(request.app.state.settings.retrieval.candidates, body.top_k * 3)
     where = body.filters.where() if body.filters else None
     passages = request.app.state.retriever.search(body.query, body.top_k, candidates=candidates, where=where)
