@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -267,25 +269,32 @@ def test_stream_errors_and_cut_streams_offer_retry(widget):
     assert bot.locator(".abtn").count() == 0  # the same question would be refused again
 
 
+@contextmanager
+def _asked_on(browser: Any, site: Loopback, question: str = "Chi ha smentito i contatti?") -> Iterator[Any]:
+    """A page of ``site`` (which serves the widget script) with ``question`` sent; closed afterwards."""
+    site.page("/widget.js", WIDGET_JS.read_text("utf-8"), "text/javascript")
+    page = browser.new_page()
+    try:
+        page.goto(f"http://127.0.0.1:{site.port}/")
+        page.locator(".launcher").click()
+        page.locator("textarea").fill(question)
+        page.locator("textarea").press("Enter")
+        yield page
+    finally:
+        page.close()
+
+
 def test_unreachable_service_is_reported(browser):
     port = free_port()  # nothing listens here
     with Loopback() as site:
         site.page("/", host_page(f'src="/widget.js" data-endpoint="http://127.0.0.1:{port}"'))
-        site.page("/widget.js", WIDGET_JS.read_text("utf-8"), "text/javascript")
-        page = browser.new_page()
-        try:
-            page.goto(f"http://127.0.0.1:{site.port}/")
-            page.locator(".launcher").click()
-            page.locator("textarea").fill("Chi ha smentito i contatti?")
-            page.locator("textarea").press("Enter")
+        with _asked_on(browser, site) as page:
             alert = page.locator(".msg.bot [role=alert]")
             alert.wait_for()
             assert alert.inner_text() == (
                 f"Impossibile raggiungere Fonti (http://127.0.0.1:{port}). Controlla la connessione e riprova."
             )
             assert page.locator(".msg.bot .abtn").inner_text() == "Riprova"
-        finally:
-            page.close()
 
 
 def test_keyboard_focus_and_screen_reader_labels(widget):
@@ -441,18 +450,10 @@ def test_stream_is_parsed_across_arbitrary_chunk_boundaries(browser):
     chunks = [raw[i : i + 5] for i in range(0, len(raw), 5)]
     with Loopback() as site:
         site.page("/", host_page('src="/widget.js"'))
-        site.page("/widget.js", WIDGET_JS.read_text("utf-8"), "text/javascript")
         site.handlers[("POST", "/v1/ask")] = lambda hd, b: _slow_answer(hd, b, chunks, 0.002)
-        page = browser.new_page()
-        try:
-            page.goto(f"http://127.0.0.1:{site.port}/")
-            page.locator(".launcher").click()
-            page.locator("textarea").fill("Chi ha smentito i contatti?")
-            page.locator("textarea").press("Enter")
+        with _asked_on(browser, site) as page:
             page.locator(".msg.bot.answer").wait_for()
             assert page.locator(".msg.bot .text").inner_text() == "Così è: Peskov ha smentito «tutto» 1."
-        finally:
-            page.close()
 
 
 def test_text_streams_in_and_stop_keeps_it_marked_unverified(browser):
@@ -462,14 +463,8 @@ def test_text_streams_in_and_stop_keeps_it_marked_unverified(browser):
     with Loopback() as site:
         site.server.aborted = False  # type: ignore[attr-defined]
         site.page("/", host_page('src="/widget.js"'))
-        site.page("/widget.js", WIDGET_JS.read_text("utf-8"), "text/javascript")
         site.handlers[("POST", "/v1/ask")] = lambda hd, b: _slow_answer(hd, b, chunks, 0.1)
-        page = browser.new_page()
-        try:
-            page.goto(f"http://127.0.0.1:{site.port}/")
-            page.locator(".launcher").click()
-            page.locator("textarea").fill("Chi ha smentito i contatti?")
-            page.locator("textarea").press("Enter")
+        with _asked_on(browser, site) as page:
             streaming = page.locator(".msg.bot.streaming .text")
             page.wait_for_function(
                 "() => { const t = document.querySelector('fonti-widget').shadowRoot"
@@ -495,5 +490,3 @@ def test_text_streams_in_and_stop_keeps_it_marked_unverified(browser):
                 time.sleep(0.1)
             assert site.server.aborted, "the connection stayed open after Stop"  # type: ignore[attr-defined]
             assert re.search(r"parola\d+", partial)
-        finally:
-            page.close()
