@@ -94,6 +94,9 @@ def widget(browser):
         page = context.new_page()
         h = Harness(page)
         html = host_page(f'src="{FONTI}/widget.js" {attrs}', head, lang=lang)
+        # Anything else on the fake origin is a fast 404 (routes added later take precedence):
+        # left to the network, "fonti.test" waits on DNS and an <img onerror> fires seconds late.
+        page.route(f"{FONTI}/**", lambda r: r.fulfill(status=404, content_type="text/plain", body=""))
         page.route(f"{FONTI}/", lambda r: r.fulfill(status=200, content_type="text/html", body=html))
         page.route(
             f"{FONTI}/widget.js",
