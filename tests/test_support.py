@@ -6,7 +6,7 @@ import pytest
 
 from service.backends.embedder import build_embedder
 from service.pipeline.retrieve import Passage
-from service.pipeline.support import SUPPORTED_MIN, SupportChecker, claim_of
+from service.pipeline.support import SUPPORTED_MIN, SentenceCheck, SupportChecker, claim_of, merge_repeats
 from service.settings import EmbedSettings
 
 
@@ -87,3 +87,75 @@ def test_sentence_no_passage_supports_is_flagged_not_hidden(checker: SupportChec
     assert sanremo.text.startswith("La finale di Sanremo")
     assert sanremo.unsupported and sanremo.citations == [] and sanremo.support < SUPPORTED_MIN
     assert "Sanremo" in final  # flagged, not silently removed
+
+
+CORROBORATING = [
+    *PASSAGES,
+    passage(
+        4, "Italianotizie", "Sono 41 i comuni colpiti dall'alluvione; gli sfollati sono circa ventimila."
+    ),
+    passage(5, "Il Resto del Carlino", "Sono 38 i comuni colpiti secondo la Regione, che conta i danni."),
+]
+
+
+def test_a_listed_passage_that_states_the_claim_is_cited_too(checker: SupportChecker):
+    text = "Secondo Borderline24 [1], i comuni colpiti sono 41."
+    _, order, checks = checker.verify(text, CORROBORATING, [3])
+    assert order == [3]
+    question = "Quanti comuni sono stati colpiti?"
+    order, checks = checker.corroborate(question, checks, CORROBORATING, order, [3, 4, 5, 1])
+    # Italianotizie states 41 too; the Carlino's 38 (close wording, other figure) and Il Tempo do not
+    assert order == [3, 4]
+    assert checks[0].text == "Secondo Borderline24 [1] [2], i comuni colpiti sono 41."
+    assert checks[0].citations == [1, 2]
+    # unlisted, Italianotizie still qualifies: it holds the claim's own figure, 41
+    _, order2, checks2 = checker.verify(text, CORROBORATING, [3])
+    order2, checks2 = checker.corroborate(question, checks2, CORROBORATING, order2, [])
+    assert order2 == [3, 4]
+    # but a claim without a figure of its own takes only what the model listed
+    text = "Secondo Borderline24 [1], nella notte l'acqua ha invaso strade e abitazioni a Cesena."
+    _, order3, checks3 = checker.verify(text, CORROBORATING, [1])
+    order3, checks3 = checker.corroborate("Dove è arrivata l'acqua?", checks3, CORROBORATING, order3, [])
+    assert order3 == [1] and checks3[0].citations == [1]
+
+
+def test_a_sentence_far_from_the_question_is_left_out(checker: SupportChecker):
+    text = (
+        "Secondo Borderline24 [1], i comuni colpiti dall'alluvione sono 41. "
+        "Secondo Il Tempo [2], nella notte l'acqua ha invaso di nuovo strade e abitazioni a Cesena."
+    )
+    _, order, checks = checker.verify(text, PASSAGES, [3, 1])
+    order, checks = checker.drop_tangents(
+        "Quanti comuni sono stati colpiti dall'alluvione?", checks, PASSAGES, order
+    )
+    assert [c.text for c in checks] == ["Secondo Borderline24 [1], i comuni colpiti dall'alluvione sono 41."]
+    assert order == [3]
+    # two sides of one question both stay
+    text = (
+        "Secondo Borderline24 [1], le vittime sono nove. "
+        "Secondo ANSA [2], gli sfollati sono almeno cinquemila."
+    )
+    _, order, checks = checker.verify(text, PASSAGES, [3, 2])
+    order, checks = checker.drop_tangents("Quante vittime e quanti sfollati?", checks, PASSAGES, order)
+    assert len(checks) == 2 and order == [3, 2]
+
+
+def test_a_claim_repeated_under_several_outlets_is_written_once(checker: SupportChecker):
+    checks = [
+        SentenceCheck("Secondo Borderline24 [1], i comuni colpiti sono 41.", [1], False, 0.9),
+        SentenceCheck("Secondo Italianotizie [2], i comuni colpiti sono 41.", [2], False, 0.9),
+        SentenceCheck("Secondo ANSA [3], gli sfollati sono almeno cinquemila.", [3], False, 0.9),
+    ]
+    order, merged, repeated = merge_repeats(checks, CORROBORATING, [3, 4, 2])
+    assert [c.text for c in merged] == [
+        "Secondo Borderline24 [1], i comuni colpiti sono 41.",
+        "Secondo ANSA [2], gli sfollati sono almeno cinquemila.",
+    ]
+    assert order == [3, 2] and repeated == [4]
+    # the repeat's outlet comes back as a citation only when its passage states the claim
+    order, merged = checker.corroborate("Quanti comuni?", merged, CORROBORATING, order, repeated)
+    assert [c.text for c in merged] == [
+        "Secondo Borderline24 [1] [2], i comuni colpiti sono 41.",
+        "Secondo ANSA [3], gli sfollati sono almeno cinquemila.",
+    ]
+    assert order == [3, 4, 2]

@@ -85,12 +85,20 @@ class Generator(Protocol):
         max_tokens: int,
         stats: GenerationStats | None = None,
         slot: str = "answer",
+        prefix: str = "",
     ) -> Iterator[str]:
         """Yield text deltas; the caller may stop iterating early to cancel.
 
         ``slot`` names a prompt cache: calls with different fixed system prompts (answers,
         follow-up rewriting) use different slots so neither evicts the other's prefix.
+        ``prefix`` starts the reply (assistant prefill) when :attr:`prefills` is true:
+        the deltas continue it and do not repeat it. Backends that cannot prefill ignore it.
         """
+        ...
+
+    @property
+    def prefills(self) -> bool:
+        """Whether :meth:`stream` honours ``prefix``."""
         ...
 
     def count_tokens(self, text: str) -> int:
@@ -154,16 +162,46 @@ class LlamaCppGenerator:
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def prompt_token_ids(self, messages: Sequence[ChatMessage]) -> list[int] | None:
+    @property
+    def prefills(self) -> bool:
+        """Replies can be prefilled when the GGUF's own chat template renders the prompt."""
+        return self._formatter is not None
+
+    def prompt_token_ids(self, messages: Sequence[ChatMessage], prefix: str = "") -> list[int] | None:
         """The exact tokens ``create_chat_completion`` feeds the model for ``messages``.
 
         Rendered with the GGUF's own chat template and tokenized as llama-cpp-python's
-        chat handler does; None when another chat format is in use.
+        chat handler does, then ``prefix`` (the start of the reply); None when another
+        chat format is in use.
         """
         if self._formatter is None:
             return None
-        text = self._formatter(messages=list(messages)).prompt
+        text = self._formatter(messages=list(messages)).prompt + prefix
         return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def _completion(self, ctx: Any, messages: Sequence[ChatMessage], max_tokens: int, prefix: str) -> Any:
+        """Stream of chunks: a chat completion, or the same prompt continued after ``prefix``.
+
+        llama-cpp-python's chat completion cannot prefill, so a prefilled reply renders the
+        chat template itself and completes it, with the template's stop strings: the
+        same tokens and sampling as ``create_chat_completion`` plus the prefix.
+        """
+        common = {
+            "max_tokens": max_tokens,
+            "temperature": self._settings.temperature,
+            "seed": self._settings.seed,
+            "stream": True,
+        }
+        if not prefix or self._formatter is None:
+            return ctx.create_chat_completion(messages=list(messages), **common)
+        result = self._formatter(messages=list(messages))
+        stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
+        return ctx.create_completion(
+            prompt=self.prompt_token_ids(messages, prefix),
+            stop=stop,
+            stopping_criteria=result.stopping_criteria,
+            **common,
+        )
 
     def stream(
         self,
@@ -172,6 +210,7 @@ class LlamaCppGenerator:
         max_tokens: int,
         stats: GenerationStats | None = None,
         slot: str = "answer",
+        prefix: str = "",
     ) -> Iterator[str]:
         stats = stats if stats is not None else GenerationStats()
         self.load.add(waiting=1)
@@ -183,17 +222,11 @@ class LlamaCppGenerator:
         try:
             start = time.perf_counter()
             ctx = self._context(slot)
-            ids = self.prompt_token_ids(messages)
+            ids = self.prompt_token_ids(messages, prefix)
             if ids is not None:
                 stats.prompt_tokens = len(ids)
                 stats.cached_tokens = reusable_prefix(list(ctx._input_ids), ids)
-            chunks = ctx.create_chat_completion(
-                messages=list(messages),
-                max_tokens=max_tokens,
-                temperature=self._settings.temperature,
-                seed=self._settings.seed,
-                stream=True,
-            )
+            chunks = self._completion(ctx, messages, max_tokens, prefix)
             # The model runs on its own thread, decoding the next token while the caller
             # (SSE through the event loop) handles this one: the model never waits for the
             # network or a busy core's scheduler between tokens.
@@ -213,7 +246,7 @@ class LlamaCppGenerator:
                 evaluated = ctx.n_tokens - len(ids) if ids is not None else 0
                 stats.completion_tokens = max(stats.completion_tokens, evaluated)
                 if self._prompt_log is not None:
-                    self._log_prompt(slot, messages, max_tokens, stats)
+                    self._log_prompt(slot, messages, max_tokens, stats, prefix)
         finally:
             self.load.add(active=-1)
             self.lock.release()
@@ -231,7 +264,9 @@ class LlamaCppGenerator:
             for chunk in chunks:
                 if stop.is_set():  # the caller stopped reading: stop generating
                     break
-                delta = chunk["choices"][0]["delta"].get("content")
+                choice = chunk["choices"][0]
+                # chat chunks carry a delta; a prefilled (plain completion) chunk its text
+                delta = choice["delta"].get("content") if "delta" in choice else choice.get("text")
                 if not isinstance(delta, str) or not delta:
                     continue
                 if stats.first_token_s is None:
@@ -248,13 +283,19 @@ class LlamaCppGenerator:
             out.put(None)
 
     def _log_prompt(
-        self, slot: str, messages: Sequence[ChatMessage], max_tokens: int, stats: GenerationStats
+        self,
+        slot: str,
+        messages: Sequence[ChatMessage],
+        max_tokens: int,
+        stats: GenerationStats,
+        prefix: str = "",
     ) -> None:
         """Append one generation to FONTI_LLM_PROMPT_LOG (called under the lock: lines never interleave)."""
         record = {
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "slot": slot,
             "messages": list(messages),
+            "prefix": prefix,
             "max_tokens": max_tokens,
             "prompt_tokens": stats.prompt_tokens,
             "cached_tokens": stats.cached_tokens,

@@ -90,6 +90,11 @@ class OpenAIGenerator:
                 "estimated from characters"
             )
 
+    @property
+    def prefills(self) -> bool:
+        """An OpenAI-compatible server cannot be asked to continue a prefilled reply."""
+        return False
+
     def count_tokens(self, text: str) -> int:
         if self._vocab is not None:
             return len(self._vocab.tokenize(text.encode("utf-8"), add_bos=False, special=False))
@@ -167,8 +172,10 @@ class OpenAIGenerator:
         max_tokens: int,
         stats: GenerationStats | None = None,
         slot: str = "answer",
+        prefix: str = "",
     ) -> Iterator[str]:
-        # ``slot`` is for in-process prompt caches; an LLM server keeps its own.
+        # ``slot`` is for in-process prompt caches; an LLM server keeps its own. The chat
+        # API has no portable prefill: ``prefix`` is ignored (``prefills`` is False).
         stats = stats if stats is not None else GenerationStats()
         s = self._settings
         body: dict[str, Any] = {

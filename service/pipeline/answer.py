@@ -12,6 +12,7 @@ import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from ingest.chunking import split_sentences
@@ -33,7 +34,8 @@ from service.pipeline.language import detect_language
 from service.pipeline.prompts import PromptLibrary
 from service.pipeline.retrieve import Passage, Retriever
 from service.pipeline.sanitize import AnswerGuard
-from service.pipeline.support import SupportChecker
+from service.pipeline.sources import SOURCES_PREFILL, SourcesHead
+from service.pipeline.support import SupportChecker, merge_repeats
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -222,9 +224,17 @@ class AnswerService:
         raw, shown = "", ""
         held = True  # hold output back until it cannot be the NOT_FOUND signal
         emitted_citations: set[int] = set()
-        deltas = self._generator.stream(messages, max_tokens=self._settings.llm.max_tokens, stats=stats)
+        sources_first = self._prompts.sources_first
+        prefill = SOURCES_PREFILL if sources_first and getattr(self._generator, "prefills", False) else ""
+        sources = SourcesHead(prefill)  # the model's "Sources: [n]…" line: parsed, never shown
+        deltas = self._generator.stream(
+            messages, max_tokens=self._settings.llm.max_tokens, stats=stats, prefix=prefill
+        )
         with _closing(deltas):  # leaving early (NOT_FOUND, client gone) stops the model now
-            for delta in deltas:
+            for piece in chain(deltas, [None]):  # None: the reply ended, flush the sources head
+                delta = sources.feed(piece) if piece is not None else sources.flush()
+                if not delta:
+                    continue
                 raw += delta
                 if held:
                     head = raw.lstrip()
@@ -274,6 +284,10 @@ class AnswerService:
         final = attach_missing_citations(shown.replace(NOT_FOUND, ""), passages, order)
         final, order = drop_unsupported_numbers(final, passages, order, question)
         final, order, checks = self._checker.verify(tidy_spacing(final), passages, order)
+        order, checks, repeated = merge_repeats(checks, passages, order)
+        order, checks = self._checker.drop_tangents(question, checks, passages, order)
+        listed = list(dict.fromkeys([n for n in sources.numbers if 1 <= n <= len(passages)] + repeated))
+        order, checks = self._checker.corroborate(question, checks, passages, order, listed)
         outlets = {i: passages[n - 1].outlet for i, n in enumerate(order, start=1)}
         sentences = [Sentence(fix_attributions(c.text, outlets), c.citations, c.unsupported) for c in checks]
         final = " ".join(s.text for s in sentences)

@@ -16,7 +16,7 @@ from service.pipeline.sanitize import quote_for_prompt, redact_instructions
 class PromptLibrary:
     """The answer prompt (system + user) and the abstention sentence."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, sources_first: bool = True):
         if not folder.is_dir():
             raise RuntimeError(f"prompt folder {folder} does not exist (FONTI_PROMPTS_DIR)")
         self._env = jinja2.Environment(
@@ -26,7 +26,8 @@ class PromptLibrary:
             keep_trailing_newline=False,
         )
         # Rendered once: the fixed system prompt is the shared prefix llama.cpp caches.
-        self.system = self._env.get_template("answer_system.j2").render().strip()
+        self.sources_first = sources_first
+        self.system = self._env.get_template("answer_system.j2").render(sources_first=sources_first).strip()
 
     def answer_messages(self, question: str, language: str, passages: Sequence[Any]) -> list[ChatMessage]:
         """System instructions, then the user turn: passages grouped by article, then the question.

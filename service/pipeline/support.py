@@ -28,6 +28,14 @@ LEXICAL_WEIGHT = 0.1
 REATTRIBUTE_MARGIN = 0.04
 ATTACH_MIN = 0.88
 SUPPORTED_MIN = 0.80
+# A sentence this much less similar to the question than the answer's closest sentence
+# is a tangent (chosen on the dev answers: padding sentences sat 0.075-0.15 under the
+# best, the second side of a disagreement at most 0.061).
+TANGENT_MARGIN = 0.07
+# A listed passage corroborates a sentence with a figure when its support is within this of the cited one's…
+CORROBORATE_MARGIN = 0.025
+# …and a passage the model did not list, when it also holds the claim's own figures.
+FIGURE_CORROBORATE_MARGIN = 0.02
 # Under SUPPORTED_MIN a sentence still counts as supported when its figures, or this
 # share of its content words, are in the cited passages.
 VERBATIM_OVERLAP = 0.5
@@ -102,24 +110,76 @@ class SupportChecker:
             support = max((float(scores[n - 1]) for n in cited), default=0.0)
             out.append(sentence)
             flags.append((support < SUPPORTED_MIN and not self._verbatim(sentence, passages, cited), support))
-        # Dense renumbering by first use, sentence by sentence so checks stay aligned.
-        used: list[int] = []
-        for sentence in out:
-            for k in markers_in(sentence):
-                if 1 <= k <= len(order) and order[k - 1] not in used:
-                    used.append(order[k - 1])
-
-        def new_marker(m: re.Match[str]) -> str:
-            k = int(m.group(1))
-            return f"[{used.index(order[k - 1]) + 1}]" if 1 <= k <= len(order) else ""
-
-        checks = []
-        for sentence, (unsupported, support) in zip(out, flags, strict=True):
-            sentence = re.sub(r"\[(\d+)\]", new_marker, sentence)
-            checks.append(
-                SentenceCheck(sentence, sorted(set(markers_in(sentence))), unsupported, round(support, 4))
-            )
+        used, checks = _renumbered(out, flags, order)
         return " ".join(c.text for c in checks), used, checks
+
+    def drop_tangents(
+        self, question: str, checks: list[SentenceCheck], passages: list[Passage], order: list[int]
+    ) -> tuple[list[int], list[SentenceCheck]]:
+        """Leave out sentences far less related to the question than the answer's closest one.
+
+        A small model pads a one-fact answer with neighbouring facts of the story ("the
+        last gold came from volleyball…") under other outlets' names: true, cited, and not
+        an answer. A sentence whose similarity to the question is ``TANGENT_MARGIN`` under
+        the best sentence's goes; both sides of a disagreement stay (each is about the
+        question). Returns the new order and checks, renumbered.
+        """
+        claims = [claim_of(c.text, passages) for c in checks]
+        scored = [i for i, claim in enumerate(claims) if len(claim.split()) >= 3]
+        if len(scored) < 2:
+            return order, checks
+        qvec = self._embedder.embed_query(question)
+        sims = {i: float(self._embedder.embed_query(claims[i]) @ qvec) for i in scored}
+        best = max(sims.values())
+        kept = [c for i, c in enumerate(checks) if i not in sims or sims[i] >= best - TANGENT_MARGIN]
+        return _renumbered([c.text for c in kept], [(c.unsupported, c.support) for c in kept], order)
+
+    def corroborate(
+        self,
+        question: str,
+        checks: list[SentenceCheck],
+        passages: list[Passage],
+        order: list[int],
+        listed: list[int],
+    ) -> tuple[list[int], list[SentenceCheck]]:
+        """Cite, beside each supported sentence's own passage, the listed passages that state it too.
+
+        ``listed`` are the passages the model named as stating the answer (its sources
+        line, and the passages of sentences :func:`merge_repeats` dropped). Several
+        outlets often report one fact; the model writes one outlet per sentence. Only a
+        claim with a figure of its own (not one the question gave) is corroborated: a
+        passage of another outlet is added when it holds every figure of the claim and
+        supports it nearly as well as the cited one — within ``CORROBORATE_MARGIN`` when
+        listed, ``FIGURE_CORROBORATE_MARGIN`` otherwise — and at least ``SUPPORTED_MIN``.
+        A claim without one is too generic for the embedding to tell which passages state
+        it: "the Kremlin denied the contacts" scored a paragraph about the report 0.011
+        under the denial itself.
+        """
+        allowed = number_keys(question)
+        order = list(order)
+        texts: list[str] = []
+        for c in checks:
+            cited = [order[k - 1] for k in c.citations if 1 <= k <= len(order)]
+            claim = claim_of(c.text, passages)
+            if c.unsupported or not cited or not number_keys(claim) - allowed:
+                texts.append(c.text)
+                continue
+            scores = self.scores(c.text, passages)
+            best = max(float(scores[n - 1]) for n in cited)
+            outlets = {passages[n - 1].outlet.casefold() for n in cited}
+            extra = []
+            for n, p in enumerate(passages, start=1):
+                margin = CORROBORATE_MARGIN if n in listed else FIGURE_CORROBORATE_MARGIN
+                if n in cited or p.outlet.casefold() in outlets:
+                    continue
+                if float(scores[n - 1]) < max(SUPPORTED_MIN, best - margin):
+                    continue
+                if unsupported_numbers(claim, f"{p.title} {p.text}", allowed):
+                    continue
+                outlets.add(p.outlet.casefold())
+                extra.append(n)
+            texts.append(_add_markers(c.text, extra, order) if extra else c.text)
+        return _renumbered(texts, [(c.unsupported, c.support) for c in checks], order)
 
     @staticmethod
     def _verbatim(sentence: str, passages: list[Passage], cited: list[int]) -> bool:
@@ -149,3 +209,69 @@ class SupportChecker:
             return head + _MARKERS.sub("", sentence[first.end() :])
         m = re.search(r"[.!?…]+[»\"”’]?$", sentence)
         return sentence[: m.start()] + f" {marker}" + sentence[m.start() :] if m else f"{sentence} {marker}"
+
+
+def merge_repeats(
+    checks: list[SentenceCheck], passages: list[Passage], order: list[int]
+) -> tuple[list[int], list[SentenceCheck], list[int]]:
+    """One sentence per claim: a sentence that repeats an earlier claim goes.
+
+    A small model that lists several passages may write the same sentence once per
+    outlet ("According to X [1], the Kremlin denied… According to Y [2], the Kremlin
+    denied…"). The reader gets the claim once; the passages the repeats cited are
+    returned as candidates for :meth:`SupportChecker.corroborate`, which cites those
+    that state the claim as well as the kept sentence's own passage does.
+    """
+    seen: set[str] = set()
+    texts: list[str] = []
+    flags: list[tuple[bool, float]] = []
+    repeated: list[int] = []
+    for c in checks:
+        key = " ".join(re.findall(r"\w+", claim_of(c.text, passages).casefold()))
+        if key and key in seen:
+            repeated += [order[k - 1] for k in c.citations if 1 <= k <= len(order)]
+            continue
+        if key:
+            seen.add(key)
+        texts.append(c.text)
+        flags.append((c.unsupported, c.support))
+    used, kept = _renumbered(texts, flags, order)
+    return used, kept, list(dict.fromkeys(repeated))
+
+
+def _add_markers(sentence: str, extra: list[int], order: list[int]) -> str:
+    """``sentence`` with markers for the ``extra`` passages after its first marker (``order`` extended)."""
+    for n in extra:
+        if n not in order:
+            order.append(n)
+    added = "".join(f" [{order.index(n) + 1}]" for n in extra)
+    first = re.search(r"\[\d+\]", sentence)
+    if first is None or not extra:
+        return sentence
+    return sentence[: first.end()] + added + sentence[first.end() :]
+
+
+def _renumbered(
+    sentences: list[str], flags: list[tuple[bool, float]], order: list[int]
+) -> tuple[list[int], list[SentenceCheck]]:
+    """Markers renumbered 1, 2, 3… by first use; the passages they now stand for; the checks.
+
+    ``order`` maps marker k of ``sentences`` to passage ``order[k-1]``.
+    """
+    used: list[int] = []
+    for sentence in sentences:
+        for k in markers_in(sentence):
+            if 1 <= k <= len(order) and order[k - 1] not in used:
+                used.append(order[k - 1])
+
+    def new_marker(m: re.Match[str]) -> str:
+        k = int(m.group(1))
+        return f"[{used.index(order[k - 1]) + 1}]" if 1 <= k <= len(order) else ""
+
+    checks = []
+    for sentence, (unsupported, support) in zip(sentences, flags, strict=True):
+        sentence = re.sub(r"\[(\d+)\]", new_marker, sentence)
+        checks.append(
+            SentenceCheck(sentence, sorted(set(markers_in(sentence))), unsupported, round(support, 4))
+        )
+    return used, checks

@@ -1,0 +1,87 @@
+"""The model's leading "Sources: [2] [4]" line: parsed, kept out of the answer text.
+
+The answer prompt asks the model to name, before answering, every passage that states
+the answer. Choosing the evidence first makes a small model answer from the passage
+that states the fact rather than from the first passage of the story, and the list is
+a second opinion the service checks: a listed passage becomes a citation only when it
+supports a sentence of the answer (:meth:`SupportChecker.corroborate`). The line is
+never shown; the llama.cpp backend prefills ``SOURCES_PREFILL`` so it is always there.
+"""
+
+from __future__ import annotations
+
+import re
+
+SOURCES_LEAD = "Sources:"
+SOURCES_PREFILL = "Sources:"
+# A head longer than this is not a sources line (the model went on without a line break).
+_MAX_HEAD = 160
+_WORD = re.compile(r"[^\W\d_]")
+_LIST = re.compile(r"^Sources:\s*((?:\[?\s*\d+\s*\]?[\s,;]*)*)")
+
+
+class SourcesHead:
+    """Feed the model's text; get back the answer text after the sources line.
+
+    ``numbers`` holds the passage numbers the line names (in order, without repeats)
+    once the line has ended; a reply that does not start with the lead passes through.
+    """
+
+    def __init__(self, prefilled: str = ""):
+        self._buffer = prefilled
+        self.done = False
+        self.numbers: list[int] = []
+
+    def feed(self, delta: str) -> str:
+        """Answer text available after ``delta`` ("" while the head is still open)."""
+        if self.done:
+            return delta
+        self._buffer += delta
+        head = self._buffer.lstrip()
+        if len(head) < len(SOURCES_LEAD):
+            if SOURCES_LEAD.startswith(head):
+                return ""
+            return self._finish(self._buffer)
+        if not head.startswith(SOURCES_LEAD):
+            return self._finish(self._buffer)
+        line, newline, rest = head.partition("\n")
+        if newline:
+            self._parse(line)
+            return self._finish(rest)
+        m = _LIST.match(line)
+        after = line[m.end() :] if m else ""
+        # "Sources: [1] According to…" with no line break: the list ends at the first word
+        # (not at a lone "[" — the next number may still be on its way — nor at "none").
+        if m and _WORD.search(after) and not _is_none(after):
+            self._parse(line[: m.end()])
+            return self._finish(line[m.end() :])
+        if len(head) > _MAX_HEAD:
+            return self._finish(self._buffer)
+        return ""
+
+    def flush(self) -> str:
+        """At the end of the reply: what is left (a bare sources line leaves nothing)."""
+        if self.done:
+            return ""
+        head = self._buffer.lstrip()
+        if head.startswith(SOURCES_LEAD):
+            self._parse(head)
+            m = _LIST.match(head)
+            after = head[m.end() :] if m else ""
+            return self._finish("" if _is_none(after) else after)
+        return self._finish(self._buffer)
+
+    def _parse(self, line: str) -> None:
+        for n in (int(x) for x in re.findall(r"\d+", line[len(SOURCES_LEAD) :])):
+            if n not in self.numbers:
+                self.numbers.append(n)
+
+    def _finish(self, rest: str) -> str:
+        self.done = True
+        return rest.lstrip("\n")
+
+
+def _is_none(text: str) -> bool:
+    """``text`` is (the start of) the word "none": the model lists no passage."""
+    word = text.strip().casefold()
+    return bool(word) and (word.startswith("none") or "none".startswith(word))
