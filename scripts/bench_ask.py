@@ -127,22 +127,20 @@ def raw_run(
     With a ``prefix`` (Fonti prefills the reply), the same chat template rendered and
     continued with ``create_completion``, as the service does.
     """
+    from service.backends.llm import chunk_text, continue_reply
+
     start = time.perf_counter()
     first = last = None
     deltas = 0
     common = {"max_tokens": max_tokens, "temperature": s.temperature, "seed": s.seed, "stream": True}
     if prefix:
-        result = formatter(messages=messages)
-        stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
-        ids = llm.tokenize((result.prompt + prefix).encode(), add_bos=False, special=True)
-        chunks = llm.create_completion(
-            prompt=ids, stop=stop, stopping_criteria=result.stopping_criteria, **common
-        )
+        rendered = formatter(messages=messages)
+        ids = llm.tokenize((rendered.prompt + prefix).encode(), add_bos=False, special=True)
+        chunks = continue_reply(llm, rendered, ids, **common)
     else:
         chunks = llm.create_chat_completion(messages=messages, **common)
     for chunk in chunks:
-        choice = chunk["choices"][0]
-        if choice["delta"].get("content") if "delta" in choice else choice.get("text"):
+        if chunk_text(chunk):
             last = time.perf_counter() - start
             first = first if first is not None else last
             deltas += 1

@@ -176,32 +176,10 @@ class LlamaCppGenerator:
         """
         if self._formatter is None:
             return None
-        text = self._formatter(messages=list(messages)).prompt + prefix
-        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+        return self._tokens(self._formatter(messages=list(messages)).prompt + prefix)
 
-    def _completion(self, ctx: Any, messages: Sequence[ChatMessage], max_tokens: int, prefix: str) -> Any:
-        """Stream of chunks: a chat completion, or the same prompt continued after ``prefix``.
-
-        llama-cpp-python's chat completion cannot prefill, so a prefilled reply renders the
-        chat template itself and completes it, with the template's stop strings: the
-        same tokens and sampling as ``create_chat_completion`` plus the prefix.
-        """
-        common = {
-            "max_tokens": max_tokens,
-            "temperature": self._settings.temperature,
-            "seed": self._settings.seed,
-            "stream": True,
-        }
-        if not prefix or self._formatter is None:
-            return ctx.create_chat_completion(messages=list(messages), **common)
-        result = self._formatter(messages=list(messages))
-        stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
-        return ctx.create_completion(
-            prompt=self.prompt_token_ids(messages, prefix),
-            stop=stop,
-            stopping_criteria=result.stopping_criteria,
-            **common,
-        )
+    def _tokens(self, prompt: str) -> list[int]:
+        return list(self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
 
     def stream(
         self,
@@ -222,11 +200,21 @@ class LlamaCppGenerator:
         try:
             start = time.perf_counter()
             ctx = self._context(slot)
-            ids = self.prompt_token_ids(messages, prefix)
+            rendered = self._formatter(messages=list(messages)) if self._formatter is not None else None
+            ids = self._tokens(rendered.prompt + prefix) if rendered is not None else None
             if ids is not None:
                 stats.prompt_tokens = len(ids)
                 stats.cached_tokens = reusable_prefix(list(ctx._input_ids), ids)
-            chunks = self._completion(ctx, messages, max_tokens, prefix)
+            sampling = {
+                "max_tokens": max_tokens,
+                "temperature": self._settings.temperature,
+                "seed": self._settings.seed,
+                "stream": True,
+            }
+            if prefix and rendered is not None and ids is not None:
+                chunks = continue_reply(ctx, rendered, ids, **sampling)
+            else:
+                chunks = ctx.create_chat_completion(messages=list(messages), **sampling)
             # The model runs on its own thread, decoding the next token while the caller
             # (SSE through the event loop) handles this one: the model never waits for the
             # network or a busy core's scheduler between tokens.
@@ -264,9 +252,7 @@ class LlamaCppGenerator:
             for chunk in chunks:
                 if stop.is_set():  # the caller stopped reading: stop generating
                     break
-                choice = chunk["choices"][0]
-                # chat chunks carry a delta; a prefilled (plain completion) chunk its text
-                delta = choice["delta"].get("content") if "delta" in choice else choice.get("text")
+                delta = chunk_text(chunk)
                 if not isinstance(delta, str) or not delta:
                     continue
                 if stats.first_token_s is None:
@@ -343,6 +329,25 @@ def reusable_prefix(cached: Sequence[int], prompt: Sequence[int]) -> int:
             break
         n += 1
     return min(n, max(len(prompt) - 1, 0))
+
+
+def continue_reply(llm: Any, rendered: Any, ids: list[int], **sampling: Any) -> Any:
+    """Complete a chat prompt already rendered and extended with the start of the reply.
+
+    llama-cpp-python's chat completion cannot prefill a reply. This is the call its chat
+    handler makes — the template's stop strings and stopping criteria — on ``ids``:
+    ``rendered.prompt`` (a chat formatter's response) plus the prefix, tokenized.
+    """
+    stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
+    return llm.create_completion(
+        prompt=ids, stop=stop, stopping_criteria=rendered.stopping_criteria, **sampling
+    )
+
+
+def chunk_text(chunk: dict[str, Any]) -> Any:
+    """The text of a streamed chunk: a chat chunk's delta, or a (prefilled) completion chunk's text."""
+    choice = chunk["choices"][0]
+    return choice["delta"].get("content") if "delta" in choice else choice.get("text")
 
 
 def _gguf_chat_formatter(llm: Any) -> Any:

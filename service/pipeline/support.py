@@ -178,7 +178,7 @@ class SupportChecker:
                     continue
                 outlets.add(p.outlet.casefold())
                 extra.append(n)
-            texts.append(_add_markers(c.text, extra, order) if extra else c.text)
+            texts.append(_add_markers(c.text, extra, order))
         return _renumbered(texts, [(c.unsupported, c.support) for c in checks], order)
 
     @staticmethod
@@ -241,13 +241,11 @@ def merge_repeats(
 
 def _add_markers(sentence: str, extra: list[int], order: list[int]) -> str:
     """``sentence`` with markers for the ``extra`` passages after its first marker (``order`` extended)."""
-    for n in extra:
-        if n not in order:
-            order.append(n)
-    added = "".join(f" [{order.index(n) + 1}]" for n in extra)
     first = re.search(r"\[\d+\]", sentence)
     if first is None or not extra:
         return sentence
+    order.extend(n for n in extra if n not in order)
+    added = "".join(f" [{order.index(n) + 1}]" for n in extra)
     return sentence[: first.end()] + added + sentence[first.end() :]
 
 
