@@ -226,6 +226,12 @@ class RetrievalSettings(BaseSettings):
         description="Answers prefer passages from the articles of this many best passages before "
         "passages of other articles (0: plain ranking).",
     )
+    named_outlets: bool = Field(
+        True,
+        description="A question that names stored outlets ('according to ANSA…', 'compare Open and "
+        "TPI') is answered from those outlets' articles only, as if filtered on them (a request's own "
+        "outlet filter wins).",
+    )
     prompt_order: Literal["reading", "rank"] = Field(
         "reading",
         description="Order of an article's passages in the prompt (articles stay in rank order): "

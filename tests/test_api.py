@@ -99,6 +99,21 @@ def test_conflict_dev_question_cites_both_sides(dev_client):
     assert [s["text"] for s in body["sentences"]] and not any(s["unsupported"] for s in body["sentences"])
 
 
+def test_a_question_naming_an_outlet_is_answered_from_it(dev_client):
+    assert "WIRED Italia" in dev_client.app.state.store.outlets(1000)
+    question = "What did the Kremlin reply to the report, according to WIRED Italia?"
+    body = dev_client.post("/v1/ask", json={"question": question}).json()
+    check_citation_invariants(body)
+    assert not body["abstained"], body
+    assert {c["outlet"] for c in body["citations"]} == {"WIRED Italia"}
+    # a request's own outlet filter wins over the name in the question
+    body = dev_client.post(
+        "/v1/ask", json={"question": question, "filters": {"outlets": ["Il Messaggero Veneto"]}}
+    ).json()
+    check_citation_invariants(body)
+    assert {c["outlet"] for c in body["citations"]} <= {"Il Messaggero Veneto"}
+
+
 def test_unanswerable_off_topic_question_abstains(dev_client):
     r = dev_client.post("/v1/ask", json={"question": "What is the recipe for a good carbonara?"})
     body = r.json()

@@ -110,6 +110,9 @@ def test_numbers_match_across_separators_scales_and_skip_single_digits():
     assert unsupported_numbers("1.5 billion", "1,5 miliardi") == set()
     assert unsupported_numbers("100 mila euro", "una provvisionale di 500 mila euro") == {"100 mila"}
     assert unsupported_numbers("in 2024", "nessuna data", allowed={"2024"}) == set()
+    # a scaled figure backs its value, not its bare digits: "13 mila evacuati" is not 13 dead
+    assert unsupported_numbers("13 people died", "nove vittime, 13 mila evacuati") == {"13"}
+    assert unsupported_numbers("15 million euros", "una multa da 15 mln") == set()
 
 
 def test_sentences_with_invented_numbers_are_dropped_and_markers_renumbered():

@@ -38,6 +38,17 @@ def run(chunks: list[str], prefilled: str = "") -> tuple[str, list[int]]:
         ([" none"], SOURCES_PREFILL, "", []),
         # a bare list and nothing else
         (["1] [2]"], SOURCES_PREFILL, "", [1, 2]),
+        # a second block with its own sources line: the line goes, its numbers count
+        (
+            ["1]\nSecondo A [1], 2,5%.\n", "\nSou", "rces: [", "2]\nSecondo B [2], 2,4%."],
+            SOURCES_PREFILL,
+            "Secondo A [1], 2,5%.\n\nSecondo B [2], 2,4%.",
+            [1, 2],
+        ),
+        (["1]\nSì.\nSources: [3] Secondo C [3], no."], SOURCES_PREFILL, "Sì.\nSecondo C [3], no.", [1, 3]),
+        (["1]\nSì.\nSources: none"], SOURCES_PREFILL, "Sì.\n", [1]),
+        # a line that only starts like the lead is text
+        (["1]\nSì.\nSou", "nd advice.\nSo"], SOURCES_PREFILL, "Sì.\nSound advice.\nSo", [1]),
     ],
 )
 def test_sources_line_is_split_from_the_answer(chunks, prefilled, text, numbers):
@@ -53,3 +64,15 @@ def test_text_is_held_only_while_it_can_still_be_the_sources_line():
     assert head.feed("\nSecondo") == "Secondo"
     assert head.numbers == [4, 1]
     assert head.feed(" [4]") == " [4]"  # later markers are the answer's
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "1] [2]\nSecondo A [1], sì.\n\nSources: [3]\nSecondo C [3], no.",
+        "1]\nSì.\nSources: [2] Secondo B [2], no.\nSou",
+        " none\nNOT_FOUND",
+    ],
+)
+def test_character_by_character_gives_what_one_chunk_gives(reply):
+    assert run(list(reply), SOURCES_PREFILL) == run([reply], SOURCES_PREFILL)

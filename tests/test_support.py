@@ -119,6 +119,32 @@ def test_a_listed_passage_that_states_the_claim_is_cited_too(checker: SupportChe
     assert order3 == [1] and checks3[0].citations == [1]
 
 
+def test_corroboration_needs_the_asked_figure_and_half_of_the_claims_own(checker: SupportChecker):
+    # the model joins the asked figure to a neighbouring one of its passage ("41 … 20 mila"):
+    # Italianotizie prints 41 but spells the other out ("ventimila") and still states the fact
+    passages = [
+        *CORROBORATING,
+        passage(
+            6,
+            "Corriere Romagna",
+            "Secondo la Regione, i comuni colpiti dalle piene sono 41 e gli sfollati circa 20 mila, "
+            "in gran parte nel Ravennate.",
+        ),
+    ]
+    text = "Secondo Corriere Romagna [1], i comuni colpiti sono 41 e gli sfollati circa 20 mila."
+    _, order, checks = checker.verify(text, passages, [6])
+    order, checks = checker.corroborate(
+        "Quanti comuni sono stati colpiti?", checks, passages, order, [3, 4, 5]
+    )
+    assert order == [6, 3, 4]  # Borderline24 holds both figures, Italianotizie one of two, Carlino none
+    # a figure the question gave must be in the corroborating passage: 38 is not 41
+    text = "Secondo Borderline24 [1], i comuni colpiti sono 41."
+    _, order, checks = checker.verify(text, CORROBORATING, [3])
+    question = "Quali testate indicano in 41 il numero dei comuni colpiti?"
+    order, checks = checker.corroborate(question, checks, CORROBORATING, order, [4, 5])
+    assert order == [3, 4] and checks[0].citations == [1, 2]
+
+
 def test_a_sentence_far_from_the_question_is_left_out(checker: SupportChecker):
     text = (
         "Secondo Borderline24 [1], i comuni colpiti dall'alluvione sono 41. "
@@ -138,6 +164,19 @@ def test_a_sentence_far_from_the_question_is_left_out(checker: SupportChecker):
     _, order, checks = checker.verify(text, PASSAGES, [3, 2])
     order, checks = checker.drop_tangents("Quante vittime e quanti sfollati?", checks, PASSAGES, order)
     assert len(checks) == 2 and order == [3, 2]
+
+
+def test_each_outlet_the_question_names_keeps_its_closest_sentence(checker: SupportChecker):
+    text = (
+        "Secondo Borderline24 [1], i comuni colpiti dall'alluvione sono 41. "
+        "Secondo Il Tempo [2], nella notte l'acqua ha invaso di nuovo strade e abitazioni a Cesena."
+    )
+    question = "Quanti comuni sono stati colpiti dall'alluvione secondo Borderline24 e secondo Il Tempo?"
+    _, order, checks = checker.verify(text, PASSAGES, [3, 1])
+    _, unnamed = checker.drop_tangents(question, checks, PASSAGES, order)
+    assert len(unnamed) == 1  # far from the question: a tangent, unless the question asks for it
+    order, named = checker.drop_tangents(question, checks, PASSAGES, order, ["Borderline24", "Il Tempo"])
+    assert len(named) == 2 and order == [3, 1]
 
 
 def test_a_claim_repeated_under_several_outlets_is_written_once(checker: SupportChecker):

@@ -92,6 +92,10 @@ class VectorStore(Protocol):
         """Number of stored points."""
         ...
 
+    def outlets(self, limit: int) -> list[str]:
+        """Distinct outlet names of the stored chunks (at most ``limit``, most chunks first)."""
+        ...
+
     def close(self) -> None:
         """Release the store (and, in local mode, its folder lock)."""
         ...
@@ -446,6 +450,12 @@ class QdrantStore:
     @_locked
     def count(self) -> int:
         return self._client.count(self._collection, exact=True).count
+
+    @_locked
+    def outlets(self, limit: int) -> list[str]:
+        # A facet on the indexed keyword field: the server answers from its index.
+        res = self._client.facet(self._collection, key="outlet", limit=limit, exact=True)
+        return [str(hit.value) for hit in res.hits]
 
     def close(self) -> None:
         with self._lock:

@@ -162,13 +162,16 @@ def _scale(word: str) -> int:
     return 10**3
 
 
-def number_keys(text: str) -> set[str]:
+def number_keys(text: str, evidence: bool = False) -> set[str]:
     """Comparable keys of the numbers in ``text`` that are worth checking.
 
     The key is the separator-free digit string, so "4,4" and "4.4", "5.000" and "5,000"
     agree whatever the locale; a number with a scale word also gets its expanded value,
     so "45 mila" matches "45,000" and "15 milioni" matches "15 million". One-digit
-    numbers are skipped (passages often spell them out: "nove", "two").
+    numbers are skipped (passages often spell them out: "nove", "two"). As
+    ``evidence`` (what a claim is checked against), a scaled number has only its
+    expanded value: "13 mila evacuati" does not back "13 dead", while a claim's "15
+    million" still matches a passage's "15 mln".
     """
     keys = set()
     for m in _NUMBER.finditer(text):
@@ -176,7 +179,8 @@ def number_keys(text: str) -> set[str]:
         digits = re.sub(r"\D", "", raw)
         if len(digits) < 2 and not m.group("scale"):
             continue
-        keys.add(digits.lstrip("0") or "0")
+        if not (evidence and m.group("scale")):
+            keys.add(digits.lstrip("0") or "0")
         if m.group("scale"):
             decimal = re.fullmatch(r"(\d+)[.,](\d{1,2})", raw)  # "1,5 miliardi"
             value = float(f"{decimal.group(1)}.{decimal.group(2)}") if decimal else float(digits)
@@ -184,12 +188,17 @@ def number_keys(text: str) -> set[str]:
     return keys
 
 
+def figure_keys(text: str) -> list[set[str]]:
+    """The keys of each figure of ``text`` worth checking (see :func:`number_keys`), in order."""
+    return [keys for m in _NUMBER.finditer(text) if (keys := number_keys(m.group(0)))]
+
+
 def unsupported_numbers(sentence: str, evidence: str, allowed: Iterable[str] = ()) -> set[str]:
     """Numbers of ``sentence`` found neither in ``evidence`` nor in ``allowed`` keys.
 
     A number is supported when any of its keys is (a bare "45,000" against "45 mila").
     """
-    known = number_keys(evidence) | set(allowed)
+    known = number_keys(evidence, evidence=True) | set(allowed)
     missing = set()
     for m in _NUMBER.finditer(sentence):
         keys = number_keys(m.group(0))

@@ -10,10 +10,13 @@ import numpy as np
 from service.backends.embedder import Embedder
 from service.backends.lexical import SparseVec, query_vector, tokens
 from service.backends.vector_store import StoredPoint, VectorStore
+from service.pipeline.named_outlets import OutletNames, named_outlets
 
 # Two chunks from the same outlet whose words overlap this much are one passage
 # (aggregator pages repeat the same paragraph under different articles).
 DUPLICATE_JACCARD = 0.8
+# Outlet names read from the store to recognise them in questions.
+OUTLET_LIMIT = 10_000
 
 
 @dataclass
@@ -129,11 +132,16 @@ class Retriever:
         self._store = store
         self._mode = mode
         self._relevance_weight = relevance_weight
+        self._outlets = OutletNames(lambda: store.outlets(OUTLET_LIMIT))
 
     @property
     def embedder(self) -> Embedder:
         """The embedder queries go through (shared with the support checks)."""
         return self._embedder
+
+    def named_outlets(self, question: str) -> list[str]:
+        """Stored outlets the question names (see :mod:`service.pipeline.named_outlets`)."""
+        return named_outlets(question, self._outlets.get())
 
     def search(
         self,

@@ -21,21 +21,26 @@ _LIST = re.compile(r"^Sources:\s*((?:\[?\s*\d+\s*\]?[\s,;]*)*)")
 
 
 class SourcesHead:
-    """Feed the model's text; get back the answer text after the sources line.
+    """Feed the model's text; get back the answer text without its sources lines.
 
-    ``numbers`` holds the passage numbers the line names (in order, without repeats)
-    once the line has ended; a reply that does not start with the lead passes through.
+    ``numbers`` holds the passage numbers the lines name (in order, without repeats)
+    once a line has ended; a reply that does not start with the lead passes through.
+    The small model sometimes answers in blocks, each after a sources line of its own
+    ("…2.5% in 2024.\n\nSources: [2]\nAccording to GEA…"): a later line that starts
+    with the lead is taken out too, and its numbers added.
     """
 
     def __init__(self, prefilled: str = ""):
         self._buffer = prefilled
         self.done = False
         self.numbers: list[int] = []
+        self._pending = ""  # text after the head not yet passed on (a line start)
+        self._line_start = False
 
     def feed(self, delta: str) -> str:
         """Answer text available after ``delta`` ("" while the head is still open)."""
         if self.done:
-            return delta
+            return self._body(delta)
         self._buffer += delta
         head = self._buffer.lstrip()
         if len(head) < len(SOURCES_LEAD):
@@ -45,24 +50,64 @@ class SourcesHead:
         if not head.startswith(SOURCES_LEAD):
             return self._finish(self._buffer)
         line, newline, rest = head.partition("\n")
-        if newline:
-            self._parse(line)
-            return self._finish(rest)
         m = _LIST.match(line)
         after = line[m.end() :] if m else ""
         # "Sources: [1] According to…" with no line break: the list ends at the first word
         # (not at a lone "[" — the next number may still be on its way — nor at "none").
         if m and _WORD.search(after) and not _is_none(after):
             self._parse(line[: m.end()])
-            return self._finish(line[m.end() :])
+            return self._finish(after + newline + rest)
+        if newline:
+            self._parse(line)
+            return self._finish(rest)
         if len(head) > _MAX_HEAD:
             return self._finish(self._buffer)
         return ""
 
+    def _body(self, delta: str) -> str:
+        """Pass text on line by line, holding a line start back while it may be a sources line."""
+        self._pending += delta
+        out: list[str] = []
+        while self._pending:
+            if self._line_start:
+                line = self._pending.lstrip(" ")
+                if len(line) < len(SOURCES_LEAD) and SOURCES_LEAD.startswith(line):
+                    break  # wait: "Sou" may become "Sources:"
+                if line.startswith(SOURCES_LEAD):
+                    head, newline, rest = line.partition("\n")
+                    m = _LIST.match(head)
+                    after = head[m.end() :] if m else ""
+                    if m and _WORD.search(after) and not _is_none(after):
+                        self._parse(head[: m.end()])
+                        self._pending, self._line_start = after + newline + rest, False
+                        continue
+                    if newline:
+                        self._parse(head)
+                        self._pending = rest
+                        continue
+                    if len(head) <= _MAX_HEAD:
+                        break  # the list may go on
+                self._line_start = False
+            cut = self._pending.find("\n")
+            if cut < 0:
+                out.append(self._pending)
+                self._pending = ""
+                break
+            out.append(self._pending[: cut + 1])
+            self._pending, self._line_start = self._pending[cut + 1 :], True
+        return "".join(out)
+
     def flush(self) -> str:
         """At the end of the reply: what is left (a bare sources line leaves nothing)."""
         if self.done:
-            return ""
+            rest, self._pending = self._pending, ""
+            line = rest.lstrip(" ")
+            if self._line_start and line.startswith(SOURCES_LEAD):
+                self._parse(line)
+                m = _LIST.match(line)
+                after = line[m.end() :] if m else ""
+                return "" if _is_none(after) else after
+            return rest
         head = self._buffer.lstrip()
         if head.startswith(SOURCES_LEAD):
             self._parse(head)
@@ -78,7 +123,7 @@ class SourcesHead:
 
     def _finish(self, rest: str) -> str:
         self.done = True
-        return rest.lstrip("\n")
+        return self._body(rest.lstrip("\n"))
 
 
 def _is_none(text: str) -> bool:

@@ -15,13 +15,21 @@ passages (cross-language paraphrase scores low cosines: "45,000 people" vs "45mi
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ingest.chunking import split_sentences
 from service.backends.embedder import Embedder
-from service.pipeline.cite import markers_in, number_keys, overlap, strip_outlets, unsupported_numbers
+from service.pipeline.cite import (
+    figure_keys,
+    markers_in,
+    number_keys,
+    overlap,
+    strip_outlets,
+    unsupported_numbers,
+)
 from service.pipeline.retrieve import Passage
 
 LEXICAL_WEIGHT = 0.1
@@ -114,7 +122,12 @@ class SupportChecker:
         return " ".join(c.text for c in checks), used, checks
 
     def drop_tangents(
-        self, question: str, checks: list[SentenceCheck], passages: list[Passage], order: list[int]
+        self,
+        question: str,
+        checks: list[SentenceCheck],
+        passages: list[Passage],
+        order: list[int],
+        named: Sequence[str] = (),
     ) -> tuple[list[int], list[SentenceCheck]]:
         """Leave out sentences far less related to the question than the answer's closest one.
 
@@ -122,7 +135,10 @@ class SupportChecker:
         last gold came from volleyball…") under other outlets' names: true, cited, and not
         an answer. A sentence whose similarity to the question is ``TANGENT_MARGIN`` under
         the best sentence's goes; both sides of a disagreement stay (each is about the
-        question). Returns the new order and checks, renumbered.
+        question). When the question names outlets (``named``), each named outlet keeps
+        its sentence closest to the question: "RTL 102.5: an embolism" is short and far
+        from "which cause do Italianotizie, RTL 102.5 and Notizie.it report?", and it is
+        one of the answers asked for. Returns the new order and checks, renumbered.
         """
         claims = [claim_of(c.text, passages) for c in checks]
         scored = [i for i, claim in enumerate(claims) if len(claim.split()) >= 3]
@@ -131,7 +147,12 @@ class SupportChecker:
         qvec = self._embedder.embed_query(question)
         sims = {i: float(self._embedder.embed_query(claims[i]) @ qvec) for i in scored}
         best = max(sims.values())
-        kept = [c for i, c in enumerate(checks) if i not in sims or sims[i] >= best - TANGENT_MARGIN]
+        keep = {i for i in sims if sims[i] >= best - TANGENT_MARGIN}
+        for outlet in {o.casefold() for o in named}:
+            own = [i for i in sims if outlet in self._outlets_cited(checks[i], passages, order)]
+            if own:
+                keep.add(max(own, key=lambda i: sims[i]))
+        kept = [c for i, c in enumerate(checks) if i not in sims or i in keep]
         return _renumbered([c.text for c in kept], [(c.unsupported, c.support) for c in kept], order)
 
     def corroborate(
@@ -147,13 +168,16 @@ class SupportChecker:
         ``listed`` are the passages the model named as stating the answer (its sources
         line, and the passages of sentences :func:`merge_repeats` dropped). Several
         outlets often report one fact; the model writes one outlet per sentence. Only a
-        claim with a figure of its own (not one the question gave) is corroborated: a
-        passage of another outlet is added when it holds every figure of the claim and
-        supports it nearly as well as the cited one — within ``CORROBORATE_MARGIN`` when
-        listed, ``FIGURE_CORROBORATE_MARGIN`` otherwise — and at least ``SUPPORTED_MIN``.
-        A claim without one is too generic for the embedding to tell which passages state
-        it: "the Kremlin denied the contacts" scored a paragraph about the report 0.011
-        under the denial itself.
+        claim with a figure is corroborated: a passage of another outlet is added when it
+        holds every figure the claim repeats from the question and at least half of the
+        claim's own (one, when the claim has only the question's), and supports it nearly
+        as well as the cited one — within ``CORROBORATE_MARGIN`` when listed,
+        ``FIGURE_CORROBORATE_MARGIN`` otherwise — and at least ``SUPPORTED_MIN``. (Half:
+        the model joins the asked figure to neighbouring ones of its passage, "3.75% from
+        12 June", which another outlet's account of the same fact need not repeat.) A
+        claim without a figure is too generic for the embedding to tell which passages
+        state it: "the Kremlin denied the contacts" scored a paragraph about the report
+        0.011 under the denial itself.
         """
         allowed = number_keys(question)
         order = list(order)
@@ -161,7 +185,10 @@ class SupportChecker:
         for c in checks:
             cited = [order[k - 1] for k in c.citations if 1 <= k <= len(order)]
             claim = claim_of(c.text, passages)
-            if c.unsupported or not cited or not number_keys(claim) - allowed:
+            figures = figure_keys(claim)
+            asked = [keys for keys in figures if keys & allowed]
+            own = [keys for keys in figures if not keys & allowed]
+            if c.unsupported or not cited or not figures:
                 texts.append(c.text)
                 continue
             scores = self.scores(c.text, passages)
@@ -174,12 +201,17 @@ class SupportChecker:
                     continue
                 if float(scores[n - 1]) < max(SUPPORTED_MIN, best - margin):
                     continue
-                if unsupported_numbers(claim, f"{p.title} {p.text}", allowed):
+                held = number_keys(f"{p.title} {p.text}", evidence=True)
+                if not all(keys & held for keys in asked) or 2 * sum(bool(k & held) for k in own) < len(own):
                     continue
                 outlets.add(p.outlet.casefold())
                 extra.append(n)
             texts.append(_add_markers(c.text, extra, order))
         return _renumbered(texts, [(c.unsupported, c.support) for c in checks], order)
+
+    @staticmethod
+    def _outlets_cited(check: SentenceCheck, passages: list[Passage], order: list[int]) -> set[str]:
+        return {passages[order[k - 1] - 1].outlet.casefold() for k in check.citations if 1 <= k <= len(order)}
 
     @staticmethod
     def _verbatim(sentence: str, passages: list[Passage], cited: list[int]) -> bool:
