@@ -47,6 +47,7 @@ def run(chunks: list[str], prefilled: str = "") -> tuple[str, list[int]]:
         ),
         (["1]\nSì.\nSources: [3] Secondo C [3], no."], SOURCES_PREFILL, "Sì.\nSecondo C [3], no.", [1, 3]),
         (["1]\nSì.\nSources: none"], SOURCES_PREFILL, "Sì.\n", [1]),
+        (["1]\nSources: [2]\nSì."], SOURCES_PREFILL, "Sì.", [1, 2]),
         # a line that only starts like the lead is text
         (["1]\nSì.\nSou", "nd advice.\nSo"], SOURCES_PREFILL, "Sì.\nSound advice.\nSo", [1]),
     ],

@@ -49,20 +49,35 @@ class SourcesHead:
             return self._finish(self._buffer)
         if not head.startswith(SOURCES_LEAD):
             return self._finish(self._buffer)
-        line, newline, rest = head.partition("\n")
-        m = _LIST.match(line)
-        after = line[m.end() :] if m else ""
-        # "Sources: [1] According to…" with no line break: the list ends at the first word
-        # (not at a lone "[" — the next number may still be on its way — nor at "none").
-        if m and _WORD.search(after) and not _is_none(after):
-            self._parse(line[: m.end()])
-            return self._finish(after + newline + rest)
-        if newline:
-            self._parse(line)
-            return self._finish(rest)
+        taken = self._take(head)
+        if taken is not None:
+            return self._finish(*taken)
         if len(head) > _MAX_HEAD:
             return self._finish(self._buffer)
         return ""
+
+    def _take(self, line: str) -> tuple[str, bool] | None:
+        """Parse the sources line ``line`` starts with; the text after it, and whether that
+        text starts a line. None while the line may still go on."""
+        head, newline, rest = line.partition("\n")
+        m = _LIST.match(head)
+        after = head[m.end() :] if m else ""
+        # "Sources: [1] According to…" with no line break: the list ends at the first word
+        # (not at a lone "[" — the next number may still be on its way — nor at "none").
+        if m and _WORD.search(after) and not _is_none(after):
+            self._parse(head[: m.end()])
+            return after + newline + rest, False
+        if newline:
+            self._parse(head)
+            return rest, True
+        return None
+
+    def _take_last(self, line: str) -> str:
+        """The reply ended inside the sources line ``line``: parse it; the words after its list."""
+        self._parse(line)
+        m = _LIST.match(line)
+        after = line[m.end() :] if m else ""
+        return "" if _is_none(after) else after
 
     def _body(self, delta: str) -> str:
         """Pass text on line by line, holding a line start back while it may be a sources line."""
@@ -74,18 +89,11 @@ class SourcesHead:
                 if len(line) < len(SOURCES_LEAD) and SOURCES_LEAD.startswith(line):
                     break  # wait: "Sou" may become "Sources:"
                 if line.startswith(SOURCES_LEAD):
-                    head, newline, rest = line.partition("\n")
-                    m = _LIST.match(head)
-                    after = head[m.end() :] if m else ""
-                    if m and _WORD.search(after) and not _is_none(after):
-                        self._parse(head[: m.end()])
-                        self._pending, self._line_start = after + newline + rest, False
+                    taken = self._take(line)
+                    if taken is not None:
+                        self._pending, self._line_start = taken
                         continue
-                    if newline:
-                        self._parse(head)
-                        self._pending = rest
-                        continue
-                    if len(head) <= _MAX_HEAD:
+                    if len(line) <= _MAX_HEAD:
                         break  # the list may go on
                 self._line_start = False
             cut = self._pending.find("\n")
@@ -103,17 +111,11 @@ class SourcesHead:
             rest, self._pending = self._pending, ""
             line = rest.lstrip(" ")
             if self._line_start and line.startswith(SOURCES_LEAD):
-                self._parse(line)
-                m = _LIST.match(line)
-                after = line[m.end() :] if m else ""
-                return "" if _is_none(after) else after
+                return self._take_last(line)
             return rest
         head = self._buffer.lstrip()
         if head.startswith(SOURCES_LEAD):
-            self._parse(head)
-            m = _LIST.match(head)
-            after = head[m.end() :] if m else ""
-            return self._finish("" if _is_none(after) else after)
+            return self._finish(self._take_last(head))
         return self._finish(self._buffer)
 
     def _parse(self, line: str) -> None:
@@ -121,8 +123,9 @@ class SourcesHead:
             if n not in self.numbers:
                 self.numbers.append(n)
 
-    def _finish(self, rest: str) -> str:
+    def _finish(self, rest: str, line_start: bool = False) -> str:
         self.done = True
+        self._line_start = line_start
         return self._body(rest.lstrip("\n"))
 
 
