@@ -45,6 +45,6 @@ def test_outlet_names_are_cached_for_the_ttl():
         return ["ANSA"]
 
     names = OutletNames(read, ttl_s=60)
-    assert names.get() == ["ANSA"] and names.get() == ["ANSA"]
+    assert names.get().find("Secondo ANSA?") == ["ANSA"] and names.get().find("ANSA: chi?") == ["ANSA"]
     assert len(reads) == 1
-    assert OutletNames(read, ttl_s=0).get() == ["ANSA"] and len(reads) == 2
+    assert OutletNames(read, ttl_s=0).get().find("Secondo ANSA?") == ["ANSA"] and len(reads) == 2

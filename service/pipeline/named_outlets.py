@@ -24,21 +24,34 @@ def _fold(text: str) -> str:
     return "".join(unicodedata.normalize("NFKD", ch)[0].casefold()[0] for ch in text)
 
 
+class OutletMatcher:
+    """Finds stored outlet names in questions; the patterns are compiled once per name list."""
+
+    def __init__(self, outlets: Iterable[str]):
+        names = sorted({o for o in outlets if len(o.strip()) >= MIN_NAME_CHARS}, key=len, reverse=True)
+        self._patterns = [
+            (name, re.compile(rf"(?<!\w){re.escape(_fold(name.strip()))}(?!\w)")) for name in names
+        ]
+
+    def find(self, question: str) -> list[str]:
+        """The names the question uses, in order of appearance (longest name wins an overlap)."""
+        folded = _fold(question)
+        first_word = re.match(r"\W*", question)
+        start = first_word.end() if first_word else 0
+        spans: list[tuple[int, int, str]] = []
+        for name, pattern in self._patterns:
+            for m in pattern.finditer(folded):
+                if not _written_as_name(question, m.start(), m.end(), name.strip(), start):
+                    continue
+                if any(a < m.end() and m.start() < b for a, b, _ in spans):
+                    continue  # inside a longer name already found ("Corriere" in "Corriere della Sera")
+                spans.append((m.start(), m.end(), name))
+        return list(dict.fromkeys(name for _, _, name in sorted(spans)))
+
+
 def named_outlets(question: str, outlets: Iterable[str]) -> list[str]:
     """The ``outlets`` the question names, in order of appearance (longest name wins an overlap)."""
-    folded = _fold(question)
-    first_word = re.match(r"\W*", question)
-    start = first_word.end() if first_word else 0
-    spans: list[tuple[int, int, str]] = []
-    for name in sorted({o for o in outlets if len(o.strip()) >= MIN_NAME_CHARS}, key=len, reverse=True):
-        pattern = rf"(?<!\w){re.escape(_fold(name.strip()))}(?!\w)"
-        for m in re.finditer(pattern, folded):
-            if not _written_as_name(question, m.start(), m.end(), name.strip(), start):
-                continue
-            if any(a < m.end() and m.start() < b for a, b, _ in spans):
-                continue  # inside a longer name already found ("Corriere" in "Corriere della Sera")
-            spans.append((m.start(), m.end(), name))
-    return list(dict.fromkeys(name for _, _, name in sorted(spans)))
+    return OutletMatcher(outlets).find(question)
 
 
 def _written_as_name(question: str, begin: int, end: int, name: str, start: int) -> bool:
@@ -54,19 +67,19 @@ def _written_as_name(question: str, begin: int, end: int, name: str, start: int)
 
 
 class OutletNames:
-    """The store's outlet names, re-read at most every ``ttl_s`` seconds."""
+    """A matcher for the store's outlet names, rebuilt at most every ``ttl_s`` seconds."""
 
     def __init__(self, read: Callable[[], list[str]], ttl_s: float = 30.0):
         self._read = read
         self._ttl_s = ttl_s
         self._lock = threading.Lock()
-        self._names: list[str] = []
+        self._matcher = OutletMatcher([])
         self._at = float("-inf")
 
-    def get(self) -> list[str]:
-        """The cached names (read again when older than the TTL)."""
+    def get(self) -> OutletMatcher:
+        """The cached matcher (rebuilt from the store when older than the TTL)."""
         with self._lock:
             if time.monotonic() - self._at > self._ttl_s:
-                self._names = self._read()
+                self._matcher = OutletMatcher(self._read())
                 self._at = time.monotonic()
-            return self._names
+            return self._matcher

@@ -10,7 +10,7 @@ import numpy as np
 from service.backends.embedder import Embedder
 from service.backends.lexical import SparseVec, query_vector, tokens
 from service.backends.vector_store import StoredPoint, VectorStore
-from service.pipeline.named_outlets import OutletNames, named_outlets
+from service.pipeline.named_outlets import OutletNames
 
 # Two chunks from the same outlet whose words overlap this much are one passage
 # (aggregator pages repeat the same paragraph under different articles).
@@ -141,7 +141,7 @@ class Retriever:
 
     def named_outlets(self, question: str) -> list[str]:
         """Stored outlets the question names (see :mod:`service.pipeline.named_outlets`)."""
-        return named_outlets(question, self._outlets.get())
+        return self._outlets.get().find(question)
 
     def search(
         self,
