@@ -60,6 +60,10 @@ class SentenceCheck:
     unsupported: bool
     support: float
 
+    def passages(self, order: list[int]) -> list[int]:
+        """The prompt numbers of the passages the sentence cites (``order`` maps marker k to them)."""
+        return [order[k - 1] for k in self.citations if 1 <= k <= len(order)]
+
 
 def claim_of(sentence: str, passages: list[Passage]) -> str:
     """The sentence as a claim: no markers, no outlet names, no "According to"."""
@@ -183,7 +187,7 @@ class SupportChecker:
         order = list(order)
         texts: list[str] = []
         for c in checks:
-            cited = [order[k - 1] for k in c.citations if 1 <= k <= len(order)]
+            cited = c.passages(order)
             claim = claim_of(c.text, passages)
             figures = figure_keys(claim)
             asked = [keys for keys in figures if keys & allowed]
@@ -211,7 +215,7 @@ class SupportChecker:
 
     @staticmethod
     def _outlets_cited(check: SentenceCheck, passages: list[Passage], order: list[int]) -> set[str]:
-        return {passages[order[k - 1] - 1].outlet.casefold() for k in check.citations if 1 <= k <= len(order)}
+        return {passages[n - 1].outlet.casefold() for n in check.passages(order)}
 
     @staticmethod
     def _verbatim(sentence: str, passages: list[Passage], cited: list[int]) -> bool:
@@ -261,7 +265,7 @@ def merge_repeats(
     for c in checks:
         key = " ".join(re.findall(r"\w+", claim_of(c.text, passages).casefold()))
         if key and key in seen:
-            repeated += [order[k - 1] for k in c.citations if 1 <= k <= len(order)]
+            repeated += c.passages(order)
             continue
         if key:
             seen.add(key)
