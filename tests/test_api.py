@@ -114,6 +114,35 @@ def test_a_question_naming_an_outlet_is_answered_from_it(dev_client):
     assert {c["outlet"] for c in body["citations"]} <= {"Il Messaggero Veneto"}
 
 
+@pytest.mark.parametrize(
+    ("question", "outlets", "detail"),
+    [
+        # two flood paragraphs say 41 municipalities; the others give 23 or 24
+        (
+            "Which outlets put the number of municipalities hit by the flood at 41?",
+            {"Borderline24", "Italianotizie"},
+            "41",
+        ),
+        # two Musk paragraphs mention Taiwan; the model cites one, the service quotes the other
+        (
+            "Quali testate scrivono che Putin avrebbe chiesto di non attivare Starlink su Taiwan?",
+            {"Milano Finanza", "Corriere della Sera"},
+            "Taiwan",
+        ),
+    ],
+)
+def test_a_which_outlets_question_cites_every_outlet_stating_the_detail(
+    dev_client, question, outlets, detail
+):
+    body = dev_client.post("/v1/ask", json={"question": question}).json()
+    check_citation_invariants(body)
+    assert not body["abstained"], body
+    assert {c["outlet"] for c in body["citations"]} == outlets, body
+    assert all(detail in c["quote"] for c in body["citations"]), body["citations"]
+    # the outlets the service added are named in the answer, not only in the citation list
+    assert sum(outlet in body["answer"] for outlet in outlets) >= len(outlets) - 1, body["answer"]
+
+
 def test_unanswerable_off_topic_question_abstains(dev_client):
     r = dev_client.post("/v1/ask", json={"question": "What is the recipe for a good carbonara?"})
     body = r.json()

@@ -12,6 +12,7 @@ import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
@@ -31,11 +32,12 @@ from service.pipeline.grounding import (
     missing_question_numbers,
 )
 from service.pipeline.language import detect_language
+from service.pipeline.listing import passages_stating
 from service.pipeline.prompts import PromptLibrary
 from service.pipeline.retrieve import Passage, Retriever
 from service.pipeline.sanitize import AnswerGuard
 from service.pipeline.sources import SOURCES_PREFILL, SourcesHead
-from service.pipeline.support import SupportChecker, merge_repeats
+from service.pipeline.support import SupportChecker, keep_stating, merge_repeats
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -296,10 +298,17 @@ class AnswerService:
         final = attach_missing_citations(shown.replace(NOT_FOUND, ""), passages, order)
         final, order = drop_unsupported_numbers(final, passages, order, question)
         final, order, checks = self._checker.verify(tidy_spacing(final), passages, order)
+        say = partial(self._prompts.also_reported, language)
+        order, checks = self._checker.quote_sources(
+            question, checks, passages, order, sources.numbers, list(rewriter.order), say
+        )
         order, checks, repeated = merge_repeats(checks, passages, order)
+        stating = passages_stating(question, passages)  # "which outlets report 41…?": those holding 41
+        order, checks = keep_stating(checks, order, stating)
         order, checks = self._checker.drop_tangents(question, checks, passages, order, named)
         listed = list(dict.fromkeys([n for n in sources.numbers if 1 <= n <= len(passages)] + repeated))
         order, checks = self._checker.corroborate(question, checks, passages, order, listed)
+        order, checks = self._checker.cite_stating(checks, passages, order, stating, say)
         outlets = {i: passages[n - 1].outlet for i, n in enumerate(order, start=1)}
         sentences = [Sentence(fix_attributions(c.text, outlets), c.citations, c.unsupported) for c in checks]
         final = " ".join(s.text for s in sentences)

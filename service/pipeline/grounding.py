@@ -48,7 +48,7 @@ def missing_question_numbers(question: str, passages: list[Passage]) -> set[str]
     return missing - _years_of_dates_named(question, evidence)
 
 
-def _days_and_months(tokens: list[str]) -> set[tuple[int, int]]:
+def days_and_months(tokens: list[str]) -> set[tuple[int, int]]:
     """(day, month) pairs written as "20 maggio" or "May 20"."""
     pairs = set()
     for i, w in enumerate(tokens):
@@ -64,11 +64,11 @@ def _days_and_months(tokens: list[str]) -> set[tuple[int, int]]:
 def _years_of_dates_named(question: str, evidence: str) -> set[str]:
     """Years of the question's full dates ("20 maggio 2024") whose day and month ``evidence`` names."""
     tokens = _TOKEN.findall(question)
-    named = _days_and_months(_TOKEN.findall(evidence))
+    named = days_and_months(_TOKEN.findall(evidence))
     years = set()
     for i, t in enumerate(tokens):
         is_year = len(t) == 4 and t.isdigit() and t[:2] in ("19", "20")
-        if is_year and _days_and_months(tokens[max(0, i - 3) : i]) & named:
+        if is_year and days_and_months(tokens[max(0, i - 3) : i]) & named:
             years.add(t)
     return years
 
@@ -95,6 +95,14 @@ _MONTHS = {
     for name in names.split()
 }
 _TOKEN = re.compile(r"[^\W_]+")
+
+
+def month_names() -> frozenset[str]:
+    """The month names and short forms that :func:`months_in` knows, lower-case."""
+    return _MONTH_NAMES
+
+
+_MONTH_NAMES = frozenset(_MONTHS)
 
 
 def months_in(text: str) -> set[int]:

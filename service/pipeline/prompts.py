@@ -63,6 +63,14 @@ class PromptLibrary:
         )
         return [{"role": "system", "content": system}, {"role": "user", "content": user.strip()}]
 
+    def also_reported(self, language: str, outlet: str, marker: str, quote: str) -> str:
+        """A sentence quoting ``outlet``'s passage verbatim, cited with ``marker``, in ``language``."""
+        return (
+            self._env.get_template("also_reported.j2")
+            .render(language=language, outlet=outlet, marker=marker, quote=quote)
+            .strip()
+        )
+
     def abstention(self, language: str) -> str:
         """The short sentence that says the articles do not answer, in ``language``."""
         return self._env.get_template("abstain.j2").render(language=language).strip()

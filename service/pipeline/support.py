@@ -15,7 +15,7 @@ passages (cross-language paraphrase scores low cosines: "45,000 people" vs "45mi
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +30,9 @@ from service.pipeline.cite import (
     strip_outlets,
     unsupported_numbers,
 )
+from service.pipeline.listing import Stating
 from service.pipeline.retrieve import Passage
+from service.pipeline.sanitize import clean_answer_text
 
 LEXICAL_WEIGHT = 0.1
 REATTRIBUTE_MARGIN = 0.04
@@ -210,8 +212,85 @@ class SupportChecker:
                     continue
                 outlets.add(p.outlet.casefold())
                 extra.append(n)
-            texts.append(_add_markers(c.text, extra, order))
+            texts.append(_add_markers(c.text, extra, order, passages))
         return _renumbered(texts, [(c.unsupported, c.support) for c in checks], order)
+
+    def cite_stating(
+        self,
+        checks: list[SentenceCheck],
+        passages: list[Passage],
+        order: list[int],
+        stating: Stating,
+        say: Callable[[str, str, str], str],
+    ) -> tuple[list[int], list[SentenceCheck]]:
+        """Quote every other outlet whose passage holds the asked detail, after the sentence stating it.
+
+        For "which outlets report 41 municipalities?" the outlets are the answer. Each
+        ``stating`` passage (see :func:`keep_stating`) of an outlet the answer does not
+        cite yet, and that supports that sentence at least ``SUPPORTED_MIN`` (same
+        story), gets a sentence of its own: ``say(outlet, marker, quote)`` with the
+        passage's sentence that holds the detail, verbatim ("Secondo Borderline24 [2]:
+        «I comuni colpiti sono 41…»") — the outlet's own words, not the model's.
+        """
+        order = list(order)
+        cited = {passages[n - 1].outlet.casefold() for c in checks for n in c.passages(order)}
+        texts = [c.text for c in checks]
+        flags = [(c.unsupported, c.support) for c in checks]
+        anchors = [
+            i for i, c in enumerate(checks) if not c.unsupported and set(c.passages(order)) & stating.numbers
+        ]
+        # the sentence that itself holds the detail, else the first resting on a passage that does
+        anchors.sort(key=lambda i: not all(d(checks[i].text) for d in stating.details))
+        for i in anchors[:1]:
+            c = checks[i]
+            scores = self.scores(c.text, passages)
+            added: list[tuple[str, tuple[bool, float]]] = []
+            for n in sorted(stating.numbers):
+                p = passages[n - 1]
+                if p.outlet.casefold() in cited or float(scores[n - 1]) < SUPPORTED_MIN:
+                    continue
+                cited.add(p.outlet.casefold())
+                order.append(n)
+                sentence = say(p.outlet, f"[{len(order)}]", stating.quote(p.text))
+                added.append((sentence, (False, float(scores[n - 1]))))
+            texts[i + 1 : i + 1] = [t for t, _ in added]
+            flags[i + 1 : i + 1] = [f for _, f in added]
+        return _renumbered(texts, flags, order)
+
+    def quote_sources(
+        self,
+        question: str,
+        checks: list[SentenceCheck],
+        passages: list[Passage],
+        order: list[int],
+        sources: list[int],
+        written: list[int],
+        say: Callable[[str, str, str], str],
+    ) -> tuple[list[int], list[SentenceCheck]]:
+        """When the model cites none of the passages it named as its evidence, quote that passage instead.
+
+        The model's sources line is its choice of evidence, made before it writes; a
+        small model then sometimes copies a neighbouring passage ("Sources: [1]", then
+        "According to <outlet of [2]> [2], …" about something else). The sentences rest
+        on a passage the model itself did not consider an answer; the first listed
+        passage's sentence closest to the question, verbatim and cited, replaces them:
+        ``say(outlet, "[1]", quote)``. ``written`` are the passages the model's own
+        markers cited: nothing changes when one of them is listed (a citation that
+        verification moved off a listed passage is a correction, not this case), when a
+        sentence cites a listed passage now, when the model listed none, or when no
+        sentence is backed by a passage (the answer is then withheld, not replaced).
+        """
+        listed = [n for n in sources if 1 <= n <= len(passages)]
+        backed = [c for c in checks if c.passages(order) and not c.unsupported]
+        now = {n for c in checks for n in c.passages(order)}
+        if not listed or not backed or set(listed) & (set(written) | now):
+            return order, checks
+        p = passages[listed[0] - 1]
+        sentences = split_sentences(p.text) or [p.text]
+        sims = self._embedder.embed_passages(sentences) @ self._embedder.embed_query(question)
+        quote = clean_answer_text(sentences[int(np.argmax(sims))])
+        quote = re.sub(r"\[(\s*\d+\s*)\]", r"(\1)", quote).strip()
+        return [listed[0]], [SentenceCheck(say(p.outlet, "[1]", quote), [1], False, 1.0)]
 
     @staticmethod
     def _outlets_cited(check: SentenceCheck, passages: list[Passage], order: list[int]) -> set[str]:
@@ -275,14 +354,47 @@ def merge_repeats(
     return used, kept, list(dict.fromkeys(repeated))
 
 
-def _add_markers(sentence: str, extra: list[int], order: list[int]) -> str:
-    """``sentence`` with markers for the ``extra`` passages after its first marker (``order`` extended)."""
+# "According to X [1]" / "Secondo X [1]" opening a sentence: corroborating outlets are named there too.
+_OPENING = re.compile(r"(?i)^\s*(?P<lead>according to|secondo|stando a)\s+[^\[\].!?\n]{1,60}?\s*\[\d+\]")
+
+
+def _add_markers(sentence: str, extra: list[int], order: list[int], passages: Sequence[Passage] = ()) -> str:
+    """``sentence`` with markers for the ``extra`` passages after its first marker (``order`` extended).
+
+    When the sentence opens by naming its outlet ("Secondo GEA [1], …") and
+    ``passages`` are given, the added outlets are named beside it ("Secondo GEA [1] e
+    AgenPress [2], …"): a reader asking which outlets report a fact reads them in the
+    answer, not only in the citation list.
+    """
     first = re.search(r"\[\d+\]", sentence)
     if first is None or not extra:
         return sentence
     order.extend(n for n in extra if n not in order)
-    added = "".join(f" [{order.index(n) + 1}]" for n in extra)
+    opening = _OPENING.match(sentence) if passages else None
+    if opening is None or opening.end() != first.end():
+        added = "".join(f" [{order.index(n) + 1}]" for n in extra)
+        return sentence[: first.end()] + added + sentence[first.end() :]
+    joiner = " and " if opening.group("lead").casefold() == "according to" else " e "
+    named = [f"{passages[n - 1].outlet} [{order.index(n) + 1}]" for n in extra]
+    added = (", " if len(named) > 1 else joiner) + ", ".join(named[:-1])
+    added = added + joiner + named[-1] if len(named) > 1 else added + named[-1]
     return sentence[: first.end()] + added + sentence[first.end() :]
+
+
+def keep_stating(
+    checks: list[SentenceCheck], order: list[int], stating: Stating
+) -> tuple[list[int], list[SentenceCheck]]:
+    """Leave out the sentences that rest only on passages lacking the asked detail.
+
+    ``stating`` are the passages holding every detail a which-outlets question singles
+    out (:func:`service.pipeline.listing.passages_stating`). When some sentence cites one
+    of them, a sentence citing none of them is another outlet's account of the story,
+    not an answer. Nothing changes when no sentence cites one.
+    """
+    if not any(set(c.passages(order)) & stating.numbers for c in checks):
+        return order, checks
+    kept = [c for c in checks if not c.passages(order) or set(c.passages(order)) & stating.numbers]
+    return _renumbered([c.text for c in kept], [(c.unsupported, c.support) for c in kept], order)
 
 
 def _renumbered(

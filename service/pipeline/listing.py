@@ -1,0 +1,115 @@
+"""Questions that ask which outlets report a detail, and the passages that state it.
+
+"Quali testate indicano in 41 il numero dei comuni colpiti?", "Which outlets link the
+report to the 5 November election?", "Quali testate scrivono che… anche la questione di
+Taiwan?": the answer is every outlet whose passage states the asked detail — a figure, a
+day and month, a name — that only some of the story's passages carry. A small model
+cites one of them and pads the answer with other outlets' sentences about the story;
+:func:`passages_stating` finds the passages that hold every such detail, so that the
+answer keeps the sentences resting on them and cites each outlet that states it (see
+:func:`service.pipeline.support.keep_stating` and ``SupportChecker.cite_stating``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from ingest.chunking import split_sentences
+from service.backends.lexical import fold
+from service.pipeline.cite import figure_keys, number_keys, strip_outlets
+from service.pipeline.grounding import days_and_months, month_names
+from service.pipeline.retrieve import Passage
+from service.pipeline.sanitize import clean_answer_text
+
+_ASKS_OUTLETS = re.compile(
+    r"(?i)\b(?:which|what)\s+(?:news\s+)?(?:outlets?|newspapers?|papers?|sources?|sites?|websites?"
+    r"|media|publications?|agenc(?:y|ies))\b"
+    r"|\b(?:qual[ei]|che)\s+(?:testat[ae]|giornal[ei]|quotidian[oi]|font[ei]|sit[oi]|media"
+    r"|organi\s+di\s+(?:stampa|informazione)|agenzi[ae])\b"
+)
+_WORD = re.compile(r"[^\W\d_][\w'’-]*")
+_NAME = re.compile(r"[A-ZÀ-Ý][^\W\d_]{2,}")
+_TOKEN = re.compile(r"[^\W_]+")
+
+
+def asks_which_outlets(question: str) -> bool:
+    """The question asks which outlets (or which outlet) report something."""
+    return _ASKS_OUTLETS.search(question) is not None
+
+
+def _is_year(keys: set[str]) -> bool:
+    return any(len(k) == 4 and k[:2] in ("19", "20") for k in keys)
+
+
+def _holds_figure(keys: set[str], evidence: str) -> bool:
+    return bool(keys & number_keys(evidence, evidence=True))
+
+
+def _holds_day(day: tuple[int, int], evidence: str) -> bool:
+    return day in days_and_months(_TOKEN.findall(evidence))
+
+
+def _holds_name(pattern: re.Pattern[str], evidence: str) -> bool:
+    return pattern.search(fold(evidence)) is not None
+
+
+def _details(question: str) -> list[Callable[[str], bool]]:
+    """A test per detail of the question: figures (not years), days with months, names.
+
+    Years name the story ("Sanremo 2024"), not the detail; a name is a capitalised word
+    past the question's first one ("Taiwan", "Kiriyenko").
+    """
+    tests: list[Callable[[str], bool]] = []
+    for keys in figure_keys(question):
+        if not _is_year(keys):
+            tests.append(partial(_holds_figure, keys))
+    for day in days_and_months(_TOKEN.findall(question)):
+        tests.append(partial(_holds_day, day))
+    for word in _WORD.findall(question)[1:]:
+        for name in _NAME.findall(word):
+            if fold(name) not in month_names():
+                tests.append(partial(_holds_name, re.compile(rf"(?<!\w){re.escape(fold(name))}(?!\w)")))
+    return tests
+
+
+@dataclass(frozen=True)
+class Stating:
+    """The passages that hold every telling detail of a which-outlets question, and those details."""
+
+    numbers: frozenset[int] = frozenset()
+    details: tuple[Callable[[str], bool], ...] = ()
+
+    def quote(self, text: str) -> str:
+        """The first sentence of ``text`` holding every detail (all of ``text`` when none does alone).
+
+        Shown verbatim in the answer: markup and URLs are removed, and a bracketed
+        number cannot pass for a citation marker.
+        """
+        sentences = split_sentences(text)
+        quote = next((t for t in sentences if all(d(t) for d in self.details)), text)
+        return re.sub(r"\[(\s*\d+\s*)\]", r"(\1)", clean_answer_text(quote)).strip()
+
+
+def passages_stating(question: str, passages: list[Passage]) -> Stating:
+    """The passages (1-based prompt numbers) holding every detail that singles out the asked fact.
+
+    A detail counts when at least one and at most half of the passages (title and
+    text) hold it: the story's own names are in every title, and a detail no passage
+    holds (an English name for an Italian one) says nothing. Empty when the question
+    does not ask which outlets, or has no such detail, or no passage holds them all.
+    """
+    if not passages or not asks_which_outlets(question):
+        return Stating()
+    evidence = [f"{p.title} {p.text}" for p in passages]
+    text = strip_outlets(question, (p.outlet for p in passages))
+    telling = []
+    for test in _details(text):
+        holders = {n for n, e in enumerate(evidence, start=1) if test(e)}
+        if 1 <= len(holders) <= max(1, len(passages) // 2):
+            telling.append((test, holders))
+    if not telling:
+        return Stating()
+    return Stating(frozenset(set.intersection(*(h for _, h in telling))), tuple(t for t, _ in telling))
