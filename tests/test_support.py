@@ -218,6 +218,9 @@ def test_added_outlets_are_named_in_the_sentence_lead():
         == "According to Borderline24 [1], Italianotizie [2] and Il Resto del Carlino [3], 41 towns were hit."
     )
     assert order == [3, 4, 5]
+    assert _add_markers("Selon Borderline24 [1], 41 communes.", [4], [3], CORROBORATING) == (
+        "Selon Borderline24 [1] et Italianotizie [2], 41 communes."
+    )
     # no lead naming the outlet: markers only
     assert (
         _add_markers("I comuni colpiti sono 41 [1].", [4], [3], CORROBORATING)

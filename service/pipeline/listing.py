@@ -22,7 +22,7 @@ from service.backends.lexical import fold
 from service.pipeline.cite import figure_keys, number_keys, strip_outlets
 from service.pipeline.grounding import days_and_months, month_names
 from service.pipeline.retrieve import Passage
-from service.pipeline.sanitize import clean_answer_text
+from service.pipeline.sanitize import quote_for_answer
 
 _ASKS_OUTLETS = re.compile(
     r"(?i)\b(?:which|what)\s+(?:news\s+)?(?:outlets?|newspapers?|papers?|sources?|sites?|websites?"
@@ -90,7 +90,7 @@ class Stating:
         """
         sentences = split_sentences(text)
         quote = next((t for t in sentences if all(d(t) for d in self.details)), text)
-        return re.sub(r"\[(\s*\d+\s*)\]", r"(\1)", clean_answer_text(quote)).strip()
+        return quote_for_answer(quote)
 
 
 def passages_stating(question: str, passages: list[Passage]) -> Stating:

@@ -118,6 +118,11 @@ def clean_answer_text(text: str) -> str:
     return _URL.sub("", text)
 
 
+def quote_for_answer(text: str) -> str:
+    """An article's sentence as the service quotes it in an answer: plain text, no forged ``[n]``."""
+    return _SPACES.sub(" ", _MARKER_LIKE.sub(r"(\1)", clean_answer_text(text))).strip()
+
+
 class AnswerGuard:
     """Streaming form of :func:`clean_answer_text`: ``feed`` deltas, then ``flush``.
 

@@ -32,7 +32,7 @@ from service.pipeline.cite import (
 )
 from service.pipeline.listing import Stating
 from service.pipeline.retrieve import Passage
-from service.pipeline.sanitize import clean_answer_text
+from service.pipeline.sanitize import quote_for_answer
 
 LEXICAL_WEIGHT = 0.1
 REATTRIBUTE_MARGIN = 0.04
@@ -288,8 +288,7 @@ class SupportChecker:
         p = passages[listed[0] - 1]
         sentences = split_sentences(p.text) or [p.text]
         sims = self._embedder.embed_passages(sentences) @ self._embedder.embed_query(question)
-        quote = clean_answer_text(sentences[int(np.argmax(sims))])
-        quote = re.sub(r"\[(\s*\d+\s*)\]", r"(\1)", quote).strip()
+        quote = quote_for_answer(sentences[int(np.argmax(sims))])
         return [listed[0]], [SentenceCheck(say(p.outlet, "[1]", quote), [1], False, 1.0)]
 
     @staticmethod
@@ -354,8 +353,17 @@ def merge_repeats(
     return used, kept, list(dict.fromkeys(repeated))
 
 
-# "According to X [1]" / "Secondo X [1]" opening a sentence: corroborating outlets are named there too.
-_OPENING = re.compile(r"(?i)^\s*(?P<lead>according to|secondo|stando a)\s+[^\[\].!?\n]{1,60}?\s*\[\d+\]")
+# "According to X [1]" / "Secondo X [1]" opening a sentence: corroborating outlets are named
+# there too, joined the way the lead's language joins names.
+_JOINERS = {
+    "according to": " and ",
+    "secondo": " e ",
+    "stando a": " e ",
+    "selon": " et ",
+    "según": " y ",
+    "laut": " und ",
+}
+_OPENING = re.compile(rf"(?i)^\s*(?P<lead>{'|'.join(_JOINERS)})\s+[^\[\].!?\n]{{1,60}}?\s*\[\d+\]")
 
 
 def _add_markers(sentence: str, extra: list[int], order: list[int], passages: Sequence[Passage] = ()) -> str:
@@ -373,11 +381,10 @@ def _add_markers(sentence: str, extra: list[int], order: list[int], passages: Se
     opening = _OPENING.match(sentence) if passages else None
     if opening is None or opening.end() != first.end():
         added = "".join(f" [{order.index(n) + 1}]" for n in extra)
-        return sentence[: first.end()] + added + sentence[first.end() :]
-    joiner = " and " if opening.group("lead").casefold() == "according to" else " e "
-    named = [f"{passages[n - 1].outlet} [{order.index(n) + 1}]" for n in extra]
-    added = (", " if len(named) > 1 else joiner) + ", ".join(named[:-1])
-    added = added + joiner + named[-1] if len(named) > 1 else added + named[-1]
+    else:
+        joiner = _JOINERS[opening.group("lead").casefold()]
+        names = [f"{passages[n - 1].outlet} [{order.index(n) + 1}]" for n in extra]
+        added = (", " + ", ".join(names[:-1]) if len(names) > 1 else "") + joiner + names[-1]
     return sentence[: first.end()] + added + sentence[first.end() :]
 
 
