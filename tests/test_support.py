@@ -309,3 +309,27 @@ def test_an_answer_resting_off_the_models_own_sources_is_replaced_by_a_quote_of_
     assert checker.quote_sources(question, flagged, sources, order, [1], [2], say) == (order, flagged)
     # the model cited its listed passage and verification moved the citation: a correction, kept
     assert checker.quote_sources(question, checks, sources, order, [1], [1], say) == (order, checks)
+
+
+def test_each_named_outlet_left_without_a_sentence_gets_its_own_closest_sentence(checker: SupportChecker):
+    flood = [
+        passage(
+            1,
+            "LiveSicilia",
+            "Sale a nove il numero delle vittime. Le persone evacuate sono 13 mila, i fiumi esondati 21.",
+        ),
+        passage(2, "Italianotizie", "Le vittime salgono a 13: le ultime sono due coniugi di Russi."),
+    ]
+    question = "How many people died according to LiveSicilia, and according to Italianotizie?"
+    say = lambda o, m, q: f"According to {o} {m}: “{q}”"  # noqa: E731
+    checks = [SentenceCheck("According to Italianotizie [1], 13 people died.", [1], False, 0.9)]
+    order, out = checker.quote_named(question, checks, flood, [2], ["LiveSicilia", "Italianotizie"], say)
+    # the LiveSicilia side the model got wrong (and grounding dropped) comes back in its own words
+    assert [c.text for c in out] == [
+        "According to Italianotizie [1], 13 people died.",
+        "According to LiveSicilia [2]: “Sale a nove il numero delle vittime.”",
+    ]
+    assert order == [2, 1] and out[1].citations == [2] and not out[1].unsupported
+    # nothing to stand beside: no quotes instead of an answer
+    flagged = [SentenceCheck("According to Italianotizie, 13 people died.", [], True, 0.5)]
+    assert checker.quote_named(question, flagged, flood, [], ["LiveSicilia"], say) == ([], flagged)

@@ -309,6 +309,7 @@ class AnswerService:
         listed = list(dict.fromkeys([n for n in sources.numbers if 1 <= n <= len(passages)] + repeated))
         order, checks = self._checker.corroborate(question, checks, passages, order, listed)
         order, checks = self._checker.cite_stating(checks, passages, order, stating, say)
+        order, checks = self._checker.quote_named(question, checks, passages, order, named, say)
         outlets = {i: passages[n - 1].outlet for i, n in enumerate(order, start=1)}
         sentences = [Sentence(fix_attributions(c.text, outlets), c.citations, c.unsupported) for c in checks]
         final = " ".join(s.text for s in sentences)

@@ -286,10 +286,50 @@ class SupportChecker:
         if not listed or not backed or set(listed) & (set(written) | now):
             return order, checks
         p = passages[listed[0] - 1]
-        sentences = split_sentences(p.text) or [p.text]
-        sims = self._embedder.embed_passages(sentences) @ self._embedder.embed_query(question)
-        quote = quote_for_answer(sentences[int(np.argmax(sims))])
+        _, quote = self._closest_sentence(question, [p])
         return [listed[0]], [SentenceCheck(say(p.outlet, "[1]", quote), [1], False, 1.0)]
+
+    def quote_named(
+        self,
+        question: str,
+        checks: list[SentenceCheck],
+        passages: list[Passage],
+        order: list[int],
+        named: Sequence[str],
+        say: Callable[[str, str, str], str],
+    ) -> tuple[list[int], list[SentenceCheck]]:
+        """Give each outlet the question names, and the answer does not cite, its own closest sentence.
+
+        "How many died according to LiveSicilia, and according to Italianotizie?": the
+        model may write one side with the other's figure ("LiveSicilia: 13"; its passage
+        says "nove"), and grounding drops that sentence. Each named outlet that has a
+        prompt passage but no sentence left gets its passage sentence closest to the
+        question, quoted verbatim and cited: ``say(outlet, marker, quote)``. Only beside
+        an answer: when no sentence is backed, the answer is withheld, not made of quotes.
+        """
+        if not named or not any(c.passages(order) and not c.unsupported for c in checks):
+            return order, checks
+        order = list(order)
+        cited = {passages[n - 1].outlet.casefold() for c in checks for n in c.passages(order)}
+        texts = [c.text for c in checks]
+        flags = [(c.unsupported, c.support) for c in checks]
+        for outlet in named:
+            own = [n for n, p in enumerate(passages, start=1) if p.outlet.casefold() == outlet.casefold()]
+            if not own or outlet.casefold() in cited:
+                continue
+            k, quote = self._closest_sentence(question, [passages[n - 1] for n in own])
+            order.append(own[k])
+            texts.append(say(passages[own[k] - 1].outlet, f"[{len(order)}]", quote))
+            flags.append((False, 1.0))
+            cited.add(outlet.casefold())
+        return _renumbered(texts, flags, order)
+
+    def _closest_sentence(self, question: str, candidates: list[Passage]) -> tuple[int, str]:
+        """The index among ``candidates`` and the sentence closest to ``question`` (e5), quoted."""
+        pairs = [(i, t) for i, p in enumerate(candidates) for t in (split_sentences(p.text) or [p.text])]
+        sims = self._embedder.embed_passages([t for _, t in pairs]) @ self._embedder.embed_query(question)
+        i, sentence = pairs[int(np.argmax(sims))]
+        return i, quote_for_answer(sentence)
 
     @staticmethod
     def _outlets_cited(check: SentenceCheck, passages: list[Passage], order: list[int]) -> set[str]:
