@@ -65,7 +65,8 @@ def test_which_outlets_questions_are_recognised(question: str, asks: bool):
 
 def test_a_figure_singles_out_the_passages_that_state_it():
     stating = passages_stating("Quali testate indicano in 41 il numero dei comuni colpiti?", FLOOD)
-    assert stating.numbers == {2, 3}
+    assert stating.numbers == {2, 3} and not stating.one
+    assert passages_stating("Quale testata indica 41 comuni colpiti?", FLOOD).one  # asks for one outlet
     # the quote is the passage's sentence that holds the detail, verbatim
     assert stating.quote(FLOOD[1].text) == "I comuni colpiti sono 41, gli sfollati 20 mila."
 

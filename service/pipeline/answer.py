@@ -34,10 +34,11 @@ from service.pipeline.grounding import (
 from service.pipeline.language import detect_language
 from service.pipeline.listing import passages_stating
 from service.pipeline.prompts import PromptLibrary
+from service.pipeline.quotes import answer_stating, cite_stating, keep_stating, quote_named, quote_sources
 from service.pipeline.retrieve import Passage, Retriever
 from service.pipeline.sanitize import AnswerGuard
 from service.pipeline.sources import SOURCES_PREFILL, SourcesHead
-from service.pipeline.support import SupportChecker, keep_stating, merge_repeats
+from service.pipeline.support import SupportChecker, merge_repeats
 from service.settings import Settings
 
 if TYPE_CHECKING:
@@ -299,17 +300,18 @@ class AnswerService:
         final, order = drop_unsupported_numbers(final, passages, order, question)
         final, order, checks = self._checker.verify(tidy_spacing(final), passages, order)
         say = partial(self._prompts.also_reported, language)
-        order, checks = self._checker.quote_sources(
-            question, checks, passages, order, sources.numbers, list(rewriter.order), say
+        order, checks = quote_sources(
+            self._checker, question, checks, passages, order, sources.numbers, list(rewriter.order), say
         )
         order, checks, repeated = merge_repeats(checks, passages, order)
         stating = passages_stating(question, passages)  # "which outlets report 41…?": those holding 41
         order, checks = keep_stating(checks, order, stating)
+        order, checks = answer_stating(self._checker, question, checks, passages, order, stating, say)
         order, checks = self._checker.drop_tangents(question, checks, passages, order, named)
         listed = list(dict.fromkeys([n for n in sources.numbers if 1 <= n <= len(passages)] + repeated))
         order, checks = self._checker.corroborate(question, checks, passages, order, listed)
-        order, checks = self._checker.cite_stating(checks, passages, order, stating, say)
-        order, checks = self._checker.quote_named(question, checks, passages, order, named, say)
+        order, checks = cite_stating(self._checker, checks, passages, order, stating, say)
+        order, checks = quote_named(self._checker, question, checks, passages, order, named, say)
         outlets = {i: passages[n - 1].outlet for i, n in enumerate(order, start=1)}
         sentences = [Sentence(fix_attributions(c.text, outlets), c.citations, c.unsupported) for c in checks]
         final = " ".join(s.text for s in sentences)

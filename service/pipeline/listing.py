@@ -30,6 +30,10 @@ _ASKS_OUTLETS = re.compile(
     r"|\b(?:qual[ei]|che)\s+(?:testat[ae]|giornal[ei]|quotidian[oi]|font[ei]|sit[oi]|media"
     r"|organi\s+di\s+(?:stampa|informazione)|agenzi[ae])\b"
 )
+_ASKS_ONE = re.compile(
+    r"(?i)\b(?:which|what)\s+(?:news\s+)?(?:outlet|newspaper|paper|source|site|website|publication|agency)\b"
+    r"|\b(?:quale|che)\s+(?:testata|giornale|quotidiano|fonte|sito|agenzia)\b"
+)
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _NAME = re.compile(r"[A-ZÀ-Ý][^\W\d_]{2,}")
 _TOKEN = re.compile(r"[^\W_]+")
@@ -81,6 +85,7 @@ class Stating:
 
     numbers: frozenset[int] = frozenset()
     details: tuple[Callable[[str], bool], ...] = ()
+    one: bool = False  # "which outlet…?": the question asks for one
 
     def quote(self, text: str) -> str:
         """The first sentence of ``text`` holding every detail (all of ``text`` when none does alone).
@@ -112,4 +117,5 @@ def passages_stating(question: str, passages: list[Passage]) -> Stating:
             telling.append((test, holders))
     if not telling:
         return Stating()
-    return Stating(frozenset(set.intersection(*(h for _, h in telling))), tuple(t for t, _ in telling))
+    numbers = frozenset(set.intersection(*(h for _, h in telling)))
+    return Stating(numbers, tuple(t for t, _ in telling), _ASKS_ONE.search(question) is not None)

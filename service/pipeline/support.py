@@ -15,7 +15,7 @@ passages (cross-language paraphrase scores low cosines: "45,000 people" vs "45mi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,7 +30,6 @@ from service.pipeline.cite import (
     strip_outlets,
     unsupported_numbers,
 )
-from service.pipeline.listing import Stating
 from service.pipeline.retrieve import Passage
 from service.pipeline.sanitize import quote_for_answer
 
@@ -124,7 +123,7 @@ class SupportChecker:
             support = max((float(scores[n - 1]) for n in cited), default=0.0)
             out.append(sentence)
             flags.append((support < SUPPORTED_MIN and not self._verbatim(sentence, passages, cited), support))
-        used, checks = _renumbered(out, flags, order)
+        used, checks = renumbered(out, flags, order)
         return " ".join(c.text for c in checks), used, checks
 
     def drop_tangents(
@@ -159,7 +158,7 @@ class SupportChecker:
             if own:
                 keep.add(max(own, key=lambda i: sims[i]))
         kept = [c for i, c in enumerate(checks) if i not in sims or i in keep]
-        return _renumbered([c.text for c in kept], [(c.unsupported, c.support) for c in kept], order)
+        return renumbered([c.text for c in kept], [(c.unsupported, c.support) for c in kept], order)
 
     def corroborate(
         self,
@@ -213,118 +212,9 @@ class SupportChecker:
                 outlets.add(p.outlet.casefold())
                 extra.append(n)
             texts.append(_add_markers(c.text, extra, order, passages))
-        return _renumbered(texts, [(c.unsupported, c.support) for c in checks], order)
+        return renumbered(texts, [(c.unsupported, c.support) for c in checks], order)
 
-    def cite_stating(
-        self,
-        checks: list[SentenceCheck],
-        passages: list[Passage],
-        order: list[int],
-        stating: Stating,
-        say: Callable[[str, str, str], str],
-    ) -> tuple[list[int], list[SentenceCheck]]:
-        """Quote every other outlet whose passage holds the asked detail, after the sentence stating it.
-
-        For "which outlets report 41 municipalities?" the outlets are the answer. Each
-        ``stating`` passage (see :func:`keep_stating`) of an outlet the answer does not
-        cite yet, and that supports that sentence at least ``SUPPORTED_MIN`` (same
-        story), gets a sentence of its own: ``say(outlet, marker, quote)`` with the
-        passage's sentence that holds the detail, verbatim ("Secondo Borderline24 [2]:
-        «I comuni colpiti sono 41…»") — the outlet's own words, not the model's.
-        """
-        order = list(order)
-        cited = {passages[n - 1].outlet.casefold() for c in checks for n in c.passages(order)}
-        texts = [c.text for c in checks]
-        flags = [(c.unsupported, c.support) for c in checks]
-        anchors = [
-            i for i, c in enumerate(checks) if not c.unsupported and set(c.passages(order)) & stating.numbers
-        ]
-        # the sentence that itself holds the detail, else the first resting on a passage that does
-        anchors.sort(key=lambda i: not all(d(checks[i].text) for d in stating.details))
-        for i in anchors[:1]:
-            c = checks[i]
-            scores = self.scores(c.text, passages)
-            added: list[tuple[str, tuple[bool, float]]] = []
-            for n in sorted(stating.numbers):
-                p = passages[n - 1]
-                if p.outlet.casefold() in cited or float(scores[n - 1]) < SUPPORTED_MIN:
-                    continue
-                cited.add(p.outlet.casefold())
-                order.append(n)
-                sentence = say(p.outlet, f"[{len(order)}]", stating.quote(p.text))
-                added.append((sentence, (False, float(scores[n - 1]))))
-            texts[i + 1 : i + 1] = [t for t, _ in added]
-            flags[i + 1 : i + 1] = [f for _, f in added]
-        return _renumbered(texts, flags, order)
-
-    def quote_sources(
-        self,
-        question: str,
-        checks: list[SentenceCheck],
-        passages: list[Passage],
-        order: list[int],
-        sources: list[int],
-        written: list[int],
-        say: Callable[[str, str, str], str],
-    ) -> tuple[list[int], list[SentenceCheck]]:
-        """When the model cites none of the passages it named as its evidence, quote that passage instead.
-
-        The model's sources line is its choice of evidence, made before it writes; a
-        small model then sometimes copies a neighbouring passage ("Sources: [1]", then
-        "According to <outlet of [2]> [2], …" about something else). The sentences rest
-        on a passage the model itself did not consider an answer; the first listed
-        passage's sentence closest to the question, verbatim and cited, replaces them:
-        ``say(outlet, "[1]", quote)``. ``written`` are the passages the model's own
-        markers cited: nothing changes when one of them is listed (a citation that
-        verification moved off a listed passage is a correction, not this case), when a
-        sentence cites a listed passage now, when the model listed none, or when no
-        sentence is backed by a passage (the answer is then withheld, not replaced).
-        """
-        listed = [n for n in sources if 1 <= n <= len(passages)]
-        backed = [c for c in checks if c.passages(order) and not c.unsupported]
-        now = {n for c in checks for n in c.passages(order)}
-        if not listed or not backed or set(listed) & (set(written) | now):
-            return order, checks
-        p = passages[listed[0] - 1]
-        _, quote = self._closest_sentence(question, [p])
-        return [listed[0]], [SentenceCheck(say(p.outlet, "[1]", quote), [1], False, 1.0)]
-
-    def quote_named(
-        self,
-        question: str,
-        checks: list[SentenceCheck],
-        passages: list[Passage],
-        order: list[int],
-        named: Sequence[str],
-        say: Callable[[str, str, str], str],
-    ) -> tuple[list[int], list[SentenceCheck]]:
-        """Give each outlet the question names, and the answer does not cite, its own closest sentence.
-
-        "How many died according to LiveSicilia, and according to Italianotizie?": the
-        model may write one side with the other's figure ("LiveSicilia: 13"; its passage
-        says "nove"), and grounding drops that sentence. Each named outlet that has a
-        prompt passage but no sentence left gets its passage sentence closest to the
-        question, quoted verbatim and cited: ``say(outlet, marker, quote)``. Only beside
-        an answer: when no sentence is backed, the answer is withheld, not made of quotes.
-        """
-        if not named or not any(c.passages(order) and not c.unsupported for c in checks):
-            return order, checks
-        order = list(order)
-        cited = {passages[n - 1].outlet.casefold() for c in checks for n in c.passages(order)}
-        texts = [c.text for c in checks]
-        flags = [(c.unsupported, c.support) for c in checks]
-        for outlet in named:
-            own = [n for n, p in enumerate(passages, start=1) if p.outlet.casefold() == outlet.casefold()]
-            if not own or outlet.casefold() in cited:
-                continue
-            k, quote = self._closest_sentence(question, [passages[n - 1] for n in own])
-            order.append(own[k])
-            texts.append(say(passages[own[k] - 1].outlet, f"[{len(order)}]", quote))
-            flags.append((False, 1.0))
-            cited.add(outlet.casefold())
-        return _renumbered(texts, flags, order)
-
-    def _closest_sentence(self, question: str, candidates: list[Passage]) -> tuple[int, str]:
+    def closest_sentence(self, question: str, candidates: list[Passage]) -> tuple[int, str]:
         """The index among ``candidates`` and the sentence closest to ``question`` (e5), quoted."""
         pairs = [(i, t) for i, p in enumerate(candidates) for t in (split_sentences(p.text) or [p.text])]
         sims = self._embedder.embed_passages([t for _, t in pairs]) @ self._embedder.embed_query(question)
@@ -389,7 +279,7 @@ def merge_repeats(
             seen.add(key)
         texts.append(c.text)
         flags.append((c.unsupported, c.support))
-    used, kept = _renumbered(texts, flags, order)
+    used, kept = renumbered(texts, flags, order)
     return used, kept, list(dict.fromkeys(repeated))
 
 
@@ -428,23 +318,7 @@ def _add_markers(sentence: str, extra: list[int], order: list[int], passages: Se
     return sentence[: first.end()] + added + sentence[first.end() :]
 
 
-def keep_stating(
-    checks: list[SentenceCheck], order: list[int], stating: Stating
-) -> tuple[list[int], list[SentenceCheck]]:
-    """Leave out the sentences that rest only on passages lacking the asked detail.
-
-    ``stating`` are the passages holding every detail a which-outlets question singles
-    out (:func:`service.pipeline.listing.passages_stating`). When some sentence cites one
-    of them, a sentence citing none of them is another outlet's account of the story,
-    not an answer. Nothing changes when no sentence cites one.
-    """
-    if not any(set(c.passages(order)) & stating.numbers for c in checks):
-        return order, checks
-    kept = [c for c in checks if not c.passages(order) or set(c.passages(order)) & stating.numbers]
-    return _renumbered([c.text for c in kept], [(c.unsupported, c.support) for c in kept], order)
-
-
-def _renumbered(
+def renumbered(
     sentences: list[str], flags: list[tuple[bool, float]], order: list[int]
 ) -> tuple[list[int], list[SentenceCheck]]:
     """Markers renumbered 1, 2, 3… by first use; the passages they now stand for; the checks.
