@@ -5,23 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.pipeline.listing import asks_which_outlets, passages_stating
-from service.pipeline.retrieve import Passage
-
-
-def passage(n: int, outlet: str, text: str, title: str = "Alluvione in Emilia-Romagna") -> Passage:
-    return Passage(
-        chunk_id=str(n),
-        article_id="a.txt",
-        outlet=outlet,
-        title=title,
-        text=text,
-        url=None,
-        published=None,
-        score=0.0,
-        dense_score=0.8,
-        number=n,
-    )
-
+from tests.test_support import passage
 
 FLOOD = [
     passage(1, "ANSA", "Il primo bilancio dell'Emilia-Romagna parla di due morti e 23 comuni allagati."),

@@ -26,6 +26,19 @@ from service.pipeline.support import SUPPORTED_MIN, SentenceCheck, SupportChecke
 Say = Callable[[str, str, str], str]
 
 
+def _backed(checks: list[SentenceCheck], order: list[int]) -> bool:
+    """Some sentence cites a passage and is supported: there is an answer to replace or complete."""
+    return any(c.passages(order) and not c.unsupported for c in checks)
+
+
+def _closest_quote(
+    checker: SupportChecker, question: str, numbers: list[int], passages: list[Passage], say: Say, marker: int
+) -> tuple[int, str]:
+    """The passage among ``numbers`` with the sentence closest to the question, and that sentence said."""
+    k, quote = checker.closest_sentence(question, [passages[n - 1] for n in numbers])
+    return numbers[k], say(passages[numbers[k] - 1].outlet, f"[{marker}]", quote)
+
+
 def keep_stating(
     checks: list[SentenceCheck], order: list[int], stating: Stating
 ) -> tuple[list[int], list[SentenceCheck]]:
@@ -106,12 +119,12 @@ def answer_stating(
     question replaces it, quoted and cited. Only in place of an answer that has a
     backed sentence: an answer withheld stays withheld.
     """
-    backed = [c for c in checks if c.passages(order) and not c.unsupported]
-    if not stating.numbers or not backed or any(set(c.passages(order)) & stating.numbers for c in checks):
+    if not stating.numbers or not _backed(checks, order):
         return order, checks
-    numbers = sorted(stating.numbers)
-    k, quote = checker.closest_sentence(question, [passages[n - 1] for n in numbers])
-    return [numbers[k]], [SentenceCheck(say(passages[numbers[k] - 1].outlet, "[1]", quote), [1], False, 1.0)]
+    if any(set(c.passages(order)) & stating.numbers for c in checks):
+        return order, checks
+    n, sentence = _closest_quote(checker, question, sorted(stating.numbers), passages, say, 1)
+    return [n], [SentenceCheck(sentence, [1], False, 1.0)]
 
 
 def quote_sources(
@@ -138,13 +151,11 @@ def quote_sources(
     sentence is backed by a passage (the answer is then withheld, not replaced).
     """
     listed = [n for n in sources if 1 <= n <= len(passages)]
-    backed = [c for c in checks if c.passages(order) and not c.unsupported]
     now = {n for c in checks for n in c.passages(order)}
-    if not listed or not backed or set(listed) & (set(written) | now):
+    if not listed or not _backed(checks, order) or set(listed) & (set(written) | now):
         return order, checks
-    p = passages[listed[0] - 1]
-    _, quote = checker.closest_sentence(question, [p])
-    return [listed[0]], [SentenceCheck(say(p.outlet, "[1]", quote), [1], False, 1.0)]
+    n, sentence = _closest_quote(checker, question, listed[:1], passages, say, 1)
+    return [n], [SentenceCheck(sentence, [1], False, 1.0)]
 
 
 def quote_named(
@@ -165,7 +176,7 @@ def quote_named(
     question, quoted verbatim and cited: ``say(outlet, marker, quote)``. Only beside
     an answer: when no sentence is backed, the answer is withheld, not made of quotes.
     """
-    if not named or not any(c.passages(order) and not c.unsupported for c in checks):
+    if not named or not _backed(checks, order):
         return order, checks
     order = list(order)
     cited = {passages[n - 1].outlet.casefold() for c in checks for n in c.passages(order)}
@@ -175,9 +186,9 @@ def quote_named(
         own = [n for n, p in enumerate(passages, start=1) if p.outlet.casefold() == outlet.casefold()]
         if not own or outlet.casefold() in cited:
             continue
-        k, quote = checker.closest_sentence(question, [passages[n - 1] for n in own])
-        order.append(own[k])
-        texts.append(say(passages[own[k] - 1].outlet, f"[{len(order)}]", quote))
+        n, sentence = _closest_quote(checker, question, own, passages, say, len(order) + 1)
+        order.append(n)
+        texts.append(sentence)
         flags.append((False, 1.0))
         cited.add(outlet.casefold())
     return renumbered(texts, flags, order)
