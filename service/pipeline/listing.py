@@ -6,8 +6,8 @@ Taiwan?": the answer is every outlet whose passage states the asked detail — a
 day and month, a name — that only some of the story's passages carry. A small model
 cites one of them and pads the answer with other outlets' sentences about the story;
 :func:`passages_stating` finds the passages that hold every such detail, so that the
-answer keeps the sentences resting on them and cites each outlet that states it (see
-:func:`service.pipeline.support.keep_stating` and ``SupportChecker.cite_stating``).
+answer keeps the sentences resting on them and quotes each outlet that states it (see
+:mod:`service.pipeline.quotes`).
 """
 
 from __future__ import annotations
