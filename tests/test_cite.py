@@ -185,3 +185,19 @@ def test_a_presupposed_month_must_be_in_the_main_story():
     assert missing_question_months("What was the magnitude recorded in March 2025?", story) == {3}
     assert missing_question_months("A che ora del 20 maggio 2024 è stata la scossa?", story) == set()
     assert missing_question_months("Who felt the earthquake?", story) == set()
+
+
+def test_an_outlet_name_is_written_as_plain_text_that_cannot_forge_a_marker():
+    # outlet names come from articles: markup and a "[3]" in one must not reach the answer as such
+    outlet = "<b>Eco</b> [3]"
+    assert fix_attributions("Secondo Pippo [1], il ponte è chiuso.", {1: outlet}) == (
+        "Secondo Eco (3) [1], il ponte è chiuso."
+    )
+    from pathlib import Path
+
+    from service.pipeline.prompts import PromptLibrary
+
+    said = PromptLibrary(Path(__file__).parents[1] / "prompts").also_reported(
+        "it", outlet, "[2]", "Il ponte è chiuso."
+    )
+    assert said == "Secondo Eco (3) [2]: «Il ponte è chiuso.»"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from ingest.chunking import split_sentences
 from service.backends.lexical import tokens
+from service.pipeline.sanitize import quote_for_answer
 
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
 # Longest text that may still turn into a marker: "[12, 3, 45" and the like.
@@ -135,7 +136,7 @@ def fix_attributions(text: str, outlets: dict[int, str]) -> str:
         outlet = outlets.get(int(m.group("n")))
         if not outlet or _fold(m.group("name")) == _fold(outlet):
             return m.group(0)
-        return f"{m.group('lead')}{outlet} {m.group('marker')}"
+        return f"{m.group('lead')}{quote_for_answer(outlet)} {m.group('marker')}"
 
     return _ATTRIBUTION.sub(repl, text)
 

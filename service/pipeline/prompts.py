@@ -10,7 +10,7 @@ import jinja2
 
 from service.backends.llm import ChatMessage
 from service.pipeline.language import language_name
-from service.pipeline.sanitize import quote_for_prompt, redact_instructions
+from service.pipeline.sanitize import quote_for_answer, quote_for_prompt, redact_instructions
 
 
 class PromptLibrary:
@@ -64,10 +64,14 @@ class PromptLibrary:
         return [{"role": "system", "content": system}, {"role": "user", "content": user.strip()}]
 
     def also_reported(self, language: str, outlet: str, marker: str, quote: str) -> str:
-        """A sentence quoting ``outlet``'s passage verbatim, cited with ``marker``, in ``language``."""
+        """A sentence quoting ``outlet``'s passage verbatim, cited with ``marker``, in ``language``.
+
+        The outlet name is article data too: it is shown as plain text and cannot carry
+        a citation marker (see :func:`quote_for_answer`).
+        """
         return (
             self._env.get_template("also_reported.j2")
-            .render(language=language, outlet=outlet, marker=marker, quote=quote)
+            .render(language=language, outlet=quote_for_answer(outlet), marker=marker, quote=quote)
             .strip()
         )
 

@@ -313,7 +313,7 @@ def _add_markers(sentence: str, extra: list[int], order: list[int], passages: Se
         added = "".join(f" [{order.index(n) + 1}]" for n in extra)
     else:
         joiner = _JOINERS[opening.group("lead").casefold()]
-        names = [f"{passages[n - 1].outlet} [{order.index(n) + 1}]" for n in extra]
+        names = [f"{quote_for_answer(passages[n - 1].outlet)} [{order.index(n) + 1}]" for n in extra]
         added = (", " + ", ".join(names[:-1]) if len(names) > 1 else "") + joiner + names[-1]
     return sentence[: first.end()] + added + sentence[first.end() :]
 
