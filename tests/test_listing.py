@@ -41,6 +41,11 @@ FLOOD = [
         ("Quale stima di inflazione riporta AgenPress?", False),
         ("Quanti comuni sono stati colpiti?", False),
         ("Which city was hit hardest?", False),
+        ("Which sources report the evacuation?", True),
+        ("Which news agency reported the fine first?", True),
+        ("È vero che fonti ucraine confermano 41 vittime?", False),
+        ("Which agency downgraded Italy's rating?", False),
+        ("What sources of energy does Italy import?", False),
     ],
 )
 def test_which_outlets_questions_are_recognised(question: str, asks: bool):
@@ -86,3 +91,13 @@ def test_the_quote_cannot_carry_markup_or_forge_a_marker():
     quote = stating.quote(text)
     assert "<b>" not in quote and "https://" not in quote and "[3]" not in quote
     assert "41 (3)" in quote
+    # a tag split to survive one cleaning pass, and a long bracketed number, are not let through
+    quote = stating.quote("I comuni sono 41 <<b>script>alert(1)<</b>/script> [0001].")
+    assert "<" not in quote and ">" not in quote and "[" not in quote
+
+
+def test_a_capital_inside_a_word_is_not_a_name():
+    assert (
+        passages_stating("Quali testate citano l'iPhone?", [*FLOOD, passage(6, "X", "Un Phone.")]).numbers
+        == set()
+    )

@@ -142,3 +142,19 @@ def test_an_answer_on_no_passage_with_the_detail_gives_way_to_the_closest_that_h
     assert answer_stating(checker, question, checks2, LISTING, order2, stating, say) == (order2, checks2)
     flagged = [SentenceCheck("Gli sfollati sono cinquemila.", [], True, 0.5)]
     assert answer_stating(checker, question, flagged, LISTING, [], stating, say) == ([], flagged)
+
+
+def test_an_unsupported_sentence_on_a_stating_passage_does_not_decide(checker: SupportChecker):
+    stating = passages_stating("Quali testate indicano in 41 il numero dei comuni colpiti?", LISTING)
+    checks = [
+        SentenceCheck("Secondo ANSA [1], gli sfollati sono almeno cinquemila.", [1], False, 0.9),
+        SentenceCheck("Secondo Borderline24 [2], il sindaco si è dimesso.", [2], True, 0.5),
+    ]
+    assert keep_stating(checks, [2, 3], stating) == ([2, 3], checks)
+
+
+def test_a_quoted_sentence_is_one_outlets_words_and_gets_no_corroborating_outlet(checker: SupportChecker):
+    text = "Secondo Borderline24 [1]: «I comuni colpiti sono 41, gli sfollati circa 20 mila.»"
+    _, order, checks = checker.verify(text, CORROBORATING, [3])
+    order, checks = checker.corroborate("Quanti comuni?", checks, CORROBORATING, order, [4])
+    assert order == [3] and checks[0].text == text

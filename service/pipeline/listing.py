@@ -24,18 +24,20 @@ from service.pipeline.grounding import days_and_months, month_names
 from service.pipeline.retrieve import Passage
 from service.pipeline.sanitize import quote_for_answer
 
+# "Which outlets…", "Quali testate…"; not "che fonti" ("è vero che fonti ucraine…"), "which
+# agency" (a rating agency) or "what sources of energy".
 _ASKS_OUTLETS = re.compile(
-    r"(?i)\b(?:which|what)\s+(?:news\s+)?(?:outlets?|newspapers?|papers?|sources?|sites?|websites?"
-    r"|media|publications?|agenc(?:y|ies))\b"
-    r"|\b(?:qual[ei]|che)\s+(?:testat[ae]|giornal[ei]|quotidian[oi]|font[ei]|sit[oi]|media"
-    r"|organi\s+di\s+(?:stampa|informazione)|agenzi[ae])\b"
+    r"(?i)\b(?:which|what)\s+(?:(?:news\s+)?(?:outlets?|newspapers?|papers?|websites?|media|publications?)"
+    r"|sources?(?!\s+of\b)|news\s+(?:sites?|agenc(?:y|ies)))\b"
+    r"|\bqual[ei]\s+(?:testat[ae]|giornal[ei]|quotidian[oi]|font[ei]|media|organi\s+di\s+(?:stampa|informazione)"
+    r"|agenzi[ae]\s+di\s+stampa|siti\s+(?:di\s+)?(?:notizie|informazione))\b"
 )
 _ASKS_ONE = re.compile(
     r"(?i)\b(?:which|what)\s+(?:news\s+)?(?:outlet|newspaper|paper|source|site|website|publication|agency)\b"
-    r"|\b(?:quale|che)\s+(?:testata|giornale|quotidiano|fonte|sito|agenzia)\b"
+    r"|\bquale\s+(?:testata|giornale|quotidiano|fonte|sito|agenzia)\b"
 )
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
-_NAME = re.compile(r"[A-ZÀ-Ý][^\W\d_]{2,}")
+_NAME = re.compile(r"(?:^|(?<=-))[A-ZÀ-Ý][^\W\d_]{2,}")
 _TOKEN = re.compile(r"[^\W_]+")
 
 
@@ -73,7 +75,7 @@ def _details(question: str) -> list[Callable[[str], bool]]:
     for day in days_and_months(_TOKEN.findall(question)):
         tests.append(partial(_holds_day, day))
     for word in _WORD.findall(question)[1:]:
-        for name in _NAME.findall(word):
+        for name in _NAME.findall(word):  # "Emilia-Romagna": both parts; "iPhone": none
             if fold(name) not in month_names():
                 tests.append(partial(_holds_name, re.compile(rf"(?<!\w){re.escape(fold(name))}(?!\w)")))
     return tests

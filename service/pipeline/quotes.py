@@ -33,9 +33,11 @@ def _backed(checks: list[SentenceCheck], order: list[int]) -> bool:
 
 def _closest_quote(
     checker: SupportChecker, question: str, numbers: list[int], passages: list[Passage], say: Say, marker: int
-) -> tuple[int, str]:
+) -> tuple[int, str] | None:
     """The passage among ``numbers`` with the sentence closest to the question, and that sentence said."""
     k, quote = checker.closest_sentence(question, [passages[n - 1] for n in numbers])
+    if not quote:
+        return None
     return numbers[k], say(passages[numbers[k] - 1].outlet, f"[{marker}]", quote)
 
 
@@ -49,7 +51,7 @@ def keep_stating(
     of them, a sentence citing none of them is another outlet's account of the story,
     not an answer. Nothing changes when no sentence cites one.
     """
-    if not any(set(c.passages(order)) & stating.numbers for c in checks):
+    if not any(set(c.passages(order)) & stating.numbers and not c.unsupported for c in checks):
         return order, checks
     kept = [c for c in checks if not c.passages(order) or set(c.passages(order)) & stating.numbers]
     return renumbered([c.text for c in kept], [(c.unsupported, c.support) for c in kept], order)
@@ -90,11 +92,12 @@ def cite_stating(
         added: list[tuple[str, tuple[bool, float]]] = []
         for n in sorted(stating.numbers):
             p = passages[n - 1]
-            if p.outlet.casefold() in cited or float(scores[n - 1]) < SUPPORTED_MIN:
+            quote = stating.quote(p.text)
+            if not quote or p.outlet.casefold() in cited or float(scores[n - 1]) < SUPPORTED_MIN:
                 continue
             cited.add(p.outlet.casefold())
             order.append(n)
-            sentence = say(p.outlet, f"[{len(order)}]", stating.quote(p.text))
+            sentence = say(p.outlet, f"[{len(order)}]", quote)
             added.append((sentence, (False, float(scores[n - 1]))))
         texts[i + 1 : i + 1] = [t for t, _ in added]
         flags[i + 1 : i + 1] = [f for _, f in added]
@@ -123,8 +126,8 @@ def answer_stating(
         return order, checks
     if any(set(c.passages(order)) & stating.numbers for c in checks):
         return order, checks
-    n, sentence = _closest_quote(checker, question, sorted(stating.numbers), passages, say, 1)
-    return [n], [SentenceCheck(sentence, [1], False, 1.0)]
+    quoted = _closest_quote(checker, question, sorted(stating.numbers), passages, say, 1)
+    return ([quoted[0]], [SentenceCheck(quoted[1], [1], False, 1.0)]) if quoted else (order, checks)
 
 
 def quote_sources(
@@ -154,8 +157,8 @@ def quote_sources(
     now = {n for c in checks for n in c.passages(order)}
     if not listed or not _backed(checks, order) or set(listed) & (set(written) | now):
         return order, checks
-    n, sentence = _closest_quote(checker, question, listed[:1], passages, say, 1)
-    return [n], [SentenceCheck(sentence, [1], False, 1.0)]
+    quoted = _closest_quote(checker, question, listed[:1], passages, say, 1)
+    return ([quoted[0]], [SentenceCheck(quoted[1], [1], False, 1.0)]) if quoted else (order, checks)
 
 
 def quote_named(
@@ -186,9 +189,11 @@ def quote_named(
         own = [n for n, p in enumerate(passages, start=1) if p.outlet.casefold() == outlet.casefold()]
         if not own or outlet.casefold() in cited:
             continue
-        n, sentence = _closest_quote(checker, question, own, passages, say, len(order) + 1)
-        order.append(n)
-        texts.append(sentence)
+        quoted = _closest_quote(checker, question, own, passages, say, len(order) + 1)
+        if quoted is None:
+            continue
+        order.append(quoted[0])
+        texts.append(quoted[1])
         flags.append((False, 1.0))
         cited.add(outlet.casefold())
     return renumbered(texts, flags, order)

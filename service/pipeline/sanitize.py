@@ -118,9 +118,19 @@ def clean_answer_text(text: str) -> str:
     return _URL.sub("", text)
 
 
+_BRACKETED_DIGITS = re.compile(r"\[\s*(\d[\d\s,;]*)\]")
+
+
 def quote_for_answer(text: str) -> str:
-    """An article's sentence as the service quotes it in an answer: plain text, no forged ``[n]``."""
-    return _SPACES.sub(" ", _MARKER_LIKE.sub(r"(\1)", clean_answer_text(text))).strip()
+    """An article's sentence as the service quotes it in an answer: plain text, no forged ``[n]``.
+
+    Unlike model text, which streams through :class:`AnswerGuard`, this is article text
+    placed in the answer whole: angle brackets left after the cleaning (a tag split to
+    survive one pass, ``<<b>script>``) are written as ‹ › and any bracketed number as
+    ``(n)``, so that nothing in it is markup or a citation marker.
+    """
+    text = clean_answer_text(text).replace("<", "‹").replace(">", "›")
+    return _SPACES.sub(" ", _BRACKETED_DIGITS.sub(r"(\1)", text)).strip()
 
 
 class AnswerGuard:

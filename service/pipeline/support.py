@@ -48,6 +48,9 @@ FIGURE_CORROBORATE_MARGIN = 0.02
 # Under SUPPORTED_MIN a sentence still counts as supported when its figures, or this
 # share of its content words, are in the cited passages.
 VERBATIM_OVERLAP = 0.5
+# A sentence the service quotes ("Secondo X [2]: «…»", prompts/also_reported.j2) is one
+# outlet's own words: no other outlet is added to it.
+_QUOTING = re.compile(r"\[\d+\]\s*:\s*[«“„\"]")
 _LEAD = re.compile(r"(?i)^\s*(according to|secondo|stando a|per)\b\s*,?")
 _MARKERS = re.compile(r"\s*\[\d+\]")
 
@@ -193,7 +196,7 @@ class SupportChecker:
             figures = figure_keys(claim)
             asked = [keys for keys in figures if keys & allowed]
             own = [keys for keys in figures if not keys & allowed]
-            if c.unsupported or not cited or not figures:
+            if c.unsupported or not cited or not figures or _QUOTING.search(c.text):
                 texts.append(c.text)
                 continue
             scores = self.scores(c.text, passages)
@@ -215,8 +218,13 @@ class SupportChecker:
         return renumbered(texts, [(c.unsupported, c.support) for c in checks], order)
 
     def closest_sentence(self, question: str, candidates: list[Passage]) -> tuple[int, str]:
-        """The index among ``candidates`` and the sentence closest to ``question`` (e5), quoted."""
-        pairs = [(i, t) for i, p in enumerate(candidates) for t in (split_sentences(p.text) or [p.text])]
+        """The index among ``candidates`` and the sentence closest to ``question`` (e5), quoted.
+
+        ``(0, "")`` when the candidates hold no text.
+        """
+        pairs = [(i, t) for i, p in enumerate(candidates) for t in split_sentences(p.text) if t.strip()]
+        if not pairs:
+            return 0, ""
         sims = self._embedder.embed_passages([t for _, t in pairs]) @ self._embedder.embed_query(question)
         i, sentence = pairs[int(np.argmax(sims))]
         return i, quote_for_answer(sentence)
@@ -337,7 +345,7 @@ def renumbered(
 
     checks = []
     for sentence, (unsupported, support) in zip(sentences, flags, strict=True):
-        sentence = re.sub(r"\[(\d+)\]", new_marker, sentence)
+        sentence = re.sub(r"\[(\d{1,3})\]", new_marker, sentence)  # the markers markers_in() reads
         checks.append(
             SentenceCheck(sentence, sorted(set(markers_in(sentence))), unsupported, round(support, 4))
         )
