@@ -64,11 +64,10 @@ def days_and_months(tokens: list[str]) -> set[tuple[int, int]]:
 def _years_of_dates_named(question: str, evidence: str) -> set[str]:
     """Years of the question's full dates ("20 maggio 2024") whose day and month ``evidence`` names."""
     tokens = _TOKEN.findall(question)
-    named = days_and_months(_TOKEN.findall(evidence))
+    named = dates_in(evidence)
     years = set()
     for i, t in enumerate(tokens):
-        is_year = len(t) == 4 and t.isdigit() and t[:2] in ("19", "20")
-        if is_year and days_and_months(tokens[max(0, i - 3) : i]) & named:
+        if is_year(t) and days_and_months(tokens[max(0, i - 3) : i]) & named:
             years.add(t)
     return years
 
@@ -97,12 +96,18 @@ _MONTHS = {
 _TOKEN = re.compile(r"[^\W_]+")
 
 
-def month_names() -> frozenset[str]:
-    """The month names and short forms that :func:`months_in` knows, lower-case."""
-    return _MONTH_NAMES
+# The month names and short forms that months_in() knows, lower-case.
+MONTH_NAMES = frozenset(_MONTHS)
 
 
-_MONTH_NAMES = frozenset(_MONTHS)
+def dates_in(text: str) -> set[tuple[int, int]]:
+    """(day, month) pairs ``text`` writes ("20 maggio", "May 20")."""
+    return days_and_months(_TOKEN.findall(text))
+
+
+def is_year(token: str) -> bool:
+    """A four-digit year of the 1900s or 2000s ("2024")."""
+    return len(token) == 4 and token.isdigit() and token[:2] in ("19", "20")
 
 
 def months_in(text: str) -> set[int]:

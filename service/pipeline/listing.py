@@ -20,7 +20,7 @@ from functools import partial
 from ingest.chunking import split_sentences
 from service.backends.lexical import fold
 from service.pipeline.cite import figure_keys, number_keys, strip_outlets
-from service.pipeline.grounding import days_and_months, month_names
+from service.pipeline.grounding import MONTH_NAMES, dates_in, is_year
 from service.pipeline.retrieve import Passage
 from service.pipeline.sanitize import quote_for_answer
 
@@ -38,7 +38,6 @@ _ASKS_ONE = re.compile(
 )
 _WORD = re.compile(r"[^\W\d_][\w'’-]*")
 _NAME = re.compile(r"(?:^|(?<=-))[A-ZÀ-Ý][^\W\d_]{2,}")
-_TOKEN = re.compile(r"[^\W_]+")
 
 
 def asks_which_outlets(question: str) -> bool:
@@ -46,16 +45,12 @@ def asks_which_outlets(question: str) -> bool:
     return _ASKS_OUTLETS.search(question) is not None
 
 
-def _is_year(keys: set[str]) -> bool:
-    return any(len(k) == 4 and k[:2] in ("19", "20") for k in keys)
-
-
 def _holds_figure(keys: set[str], evidence: str) -> bool:
     return bool(keys & number_keys(evidence, evidence=True))
 
 
 def _holds_day(day: tuple[int, int], evidence: str) -> bool:
-    return day in days_and_months(_TOKEN.findall(evidence))
+    return day in dates_in(evidence)
 
 
 def _holds_name(pattern: re.Pattern[str], evidence: str) -> bool:
@@ -70,13 +65,13 @@ def _details(question: str) -> list[Callable[[str], bool]]:
     """
     tests: list[Callable[[str], bool]] = []
     for keys in figure_keys(question):
-        if not _is_year(keys):
+        if not any(is_year(k) for k in keys):
             tests.append(partial(_holds_figure, keys))
-    for day in days_and_months(_TOKEN.findall(question)):
+    for day in dates_in(question):
         tests.append(partial(_holds_day, day))
     for word in _WORD.findall(question)[1:]:
         for name in _NAME.findall(word):  # "Emilia-Romagna": both parts; "iPhone": none
-            if fold(name) not in month_names():
+            if fold(name) not in MONTH_NAMES:
                 tests.append(partial(_holds_name, re.compile(rf"(?<!\w){re.escape(fold(name))}(?!\w)")))
     return tests
 

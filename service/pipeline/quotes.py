@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 from service.pipeline.listing import Stating
 from service.pipeline.retrieve import Passage
-from service.pipeline.support import SUPPORTED_MIN, SentenceCheck, SupportChecker, renumbered
+from service.pipeline.support import SUPPORTED_MIN, SentenceCheck, SupportChecker, outlets_cited, renumbered
 
 Say = Callable[[str, str, str], str]
 
@@ -39,6 +39,19 @@ def _closest_quote(
     if not quote:
         return None
     return numbers[k], say(passages[numbers[k] - 1].outlet, f"[{marker}]", quote)
+
+
+def _answer_with_quote(
+    checker: SupportChecker,
+    question: str,
+    numbers: list[int],
+    passages: list[Passage],
+    say: Say,
+    fallback: tuple[list[int], list[SentenceCheck]],
+) -> tuple[list[int], list[SentenceCheck]]:
+    """An answer made of the quote :func:`_closest_quote` finds among ``numbers`` (``fallback`` when none)."""
+    quoted = _closest_quote(checker, question, numbers, passages, say, 1)
+    return ([quoted[0]], [SentenceCheck(quoted[1], [1], False, 1.0)]) if quoted else fallback
 
 
 def keep_stating(
@@ -75,32 +88,31 @@ def cite_stating(
     passage's sentence that holds the detail, verbatim ("Secondo Borderline24 [2]:
     «I comuni colpiti sono 41…»") — the outlet's own words, not the model's.
     """
-    if stating.one:
-        return order, checks
-    order = list(order)
-    cited = {passages[n - 1].outlet.casefold() for c in checks for n in c.passages(order)}
-    texts = [c.text for c in checks]
-    flags = [(c.unsupported, c.support) for c in checks]
     anchors = [
         i for i, c in enumerate(checks) if not c.unsupported and set(c.passages(order)) & stating.numbers
     ]
+    if stating.one or not anchors:
+        return order, checks
     # the sentence that itself holds the detail, else the first resting on a passage that does
-    anchors.sort(key=lambda i: not all(d(checks[i].text) for d in stating.details))
-    for i in anchors[:1]:
-        c = checks[i]
-        scores = checker.scores(c.text, passages)
-        added: list[tuple[str, tuple[bool, float]]] = []
-        for n in sorted(stating.numbers):
-            p = passages[n - 1]
-            quote = stating.quote(p.text)
-            if not quote or p.outlet.casefold() in cited or float(scores[n - 1]) < SUPPORTED_MIN:
-                continue
-            cited.add(p.outlet.casefold())
-            order.append(n)
-            sentence = say(p.outlet, f"[{len(order)}]", quote)
-            added.append((sentence, (False, float(scores[n - 1]))))
-        texts[i + 1 : i + 1] = [t for t, _ in added]
-        flags[i + 1 : i + 1] = [f for _, f in added]
+    i = min(anchors, key=lambda i: not all(d(checks[i].text) for d in stating.details))
+    order = list(order)
+    cited = outlets_cited(checks, passages, order)
+    scores = checker.scores(checks[i].text, passages)
+    added: list[tuple[str, tuple[bool, float]]] = []
+    for n in sorted(stating.numbers):
+        p = passages[n - 1]
+        if p.outlet.casefold() in cited or float(scores[n - 1]) < SUPPORTED_MIN:
+            continue
+        quote = stating.quote(p.text)
+        if not quote:
+            continue
+        cited.add(p.outlet.casefold())
+        order.append(n)
+        added.append((say(p.outlet, f"[{len(order)}]", quote), (False, float(scores[n - 1]))))
+    texts = [c.text for c in checks]
+    flags = [(c.unsupported, c.support) for c in checks]
+    texts[i + 1 : i + 1] = [t for t, _ in added]
+    flags[i + 1 : i + 1] = [f for _, f in added]
     return renumbered(texts, flags, order)
 
 
@@ -126,8 +138,7 @@ def answer_stating(
         return order, checks
     if any(set(c.passages(order)) & stating.numbers for c in checks):
         return order, checks
-    quoted = _closest_quote(checker, question, sorted(stating.numbers), passages, say, 1)
-    return ([quoted[0]], [SentenceCheck(quoted[1], [1], False, 1.0)]) if quoted else (order, checks)
+    return _answer_with_quote(checker, question, sorted(stating.numbers), passages, say, (order, checks))
 
 
 def quote_sources(
@@ -157,8 +168,7 @@ def quote_sources(
     now = {n for c in checks for n in c.passages(order)}
     if not listed or not _backed(checks, order) or set(listed) & (set(written) | now):
         return order, checks
-    quoted = _closest_quote(checker, question, listed[:1], passages, say, 1)
-    return ([quoted[0]], [SentenceCheck(quoted[1], [1], False, 1.0)]) if quoted else (order, checks)
+    return _answer_with_quote(checker, question, listed[:1], passages, say, (order, checks))
 
 
 def quote_named(
@@ -182,7 +192,7 @@ def quote_named(
     if not named or not _backed(checks, order):
         return order, checks
     order = list(order)
-    cited = {passages[n - 1].outlet.casefold() for c in checks for n in c.passages(order)}
+    cited = outlets_cited(checks, passages, order)
     texts = [c.text for c in checks]
     flags = [(c.unsupported, c.support) for c in checks]
     for outlet in named:

@@ -69,6 +69,11 @@ class SentenceCheck:
         return [order[k - 1] for k in self.citations if 1 <= k <= len(order)]
 
 
+def outlets_cited(checks: Sequence[SentenceCheck], passages: list[Passage], order: list[int]) -> set[str]:
+    """The outlets (case-folded) of the passages that ``checks`` cite."""
+    return {passages[n - 1].outlet.casefold() for c in checks for n in c.passages(order)}
+
+
 def claim_of(sentence: str, passages: list[Passage]) -> str:
     """The sentence as a claim: no markers, no outlet names, no "According to"."""
     text = strip_outlets(_MARKERS.sub(" ", sentence), (p.outlet for p in passages))
@@ -157,7 +162,7 @@ class SupportChecker:
         best = max(sims.values())
         keep = {i for i in sims if sims[i] >= best - TANGENT_MARGIN}
         for outlet in {o.casefold() for o in named}:
-            own = [i for i in sims if outlet in self._outlets_cited(checks[i], passages, order)]
+            own = [i for i in sims if outlet in outlets_cited([checks[i]], passages, order)]
             if own:
                 keep.add(max(own, key=lambda i: sims[i]))
         kept = [c for i, c in enumerate(checks) if i not in sims or i in keep]
@@ -228,10 +233,6 @@ class SupportChecker:
         sims = self._embedder.embed_passages([t for _, t in pairs]) @ self._embedder.embed_query(question)
         i, sentence = pairs[int(np.argmax(sims))]
         return i, quote_for_answer(sentence)
-
-    @staticmethod
-    def _outlets_cited(check: SentenceCheck, passages: list[Passage], order: list[int]) -> set[str]:
-        return {passages[n - 1].outlet.casefold() for n in check.passages(order)}
 
     @staticmethod
     def _verbatim(sentence: str, passages: list[Passage], cited: list[int]) -> bool:
