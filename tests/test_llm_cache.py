@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from service.backends.llm import GenerationStats, LlamaCppGenerator, build_generator, reusable_prefix
+from service.pipeline.confidence import guessed_figures
 from service.pipeline.prompts import PromptLibrary
 from service.settings import LLMSettings, Settings
 
@@ -64,3 +66,35 @@ def test_prompt_tokens_are_what_llama_cpp_evaluates_and_the_system_prefix_is_reu
     assert last["slot"] == "answer" and last["messages"] == messages
     assert (last["prompt_tokens"], last["cached_tokens"]) == (len(ids), len(ids) - 1)
     assert 1 <= last["completion_tokens"] <= 6 and 0 < last["first_token_s"] <= last["total_s"]
+
+
+def test_token_log_probabilities_tell_a_copied_figure_from_a_guessed_one(generator):
+    """The real model's digits: sure when copied from the prompt, unsure when it must make one up."""
+    gen = generator[0]
+    copied, guessed = GenerationStats(), GenerationStats()
+    text = "".join(
+        gen.stream(
+            [
+                {
+                    "role": "user",
+                    "content": "Passaggio: Il ponte costerà 27 milioni di euro, dice il sindaco.\n"
+                    "Domanda: Quanto costerà il ponte? Rispondi con una frase.",
+                }
+            ],
+            max_tokens=30,
+            stats=copied,
+        )
+    )
+    assert "27" in text
+    assert "".join(p for p, _ in copied.token_logprobs) == text
+    assert all(lp <= 0.0 for _, lp in copied.token_logprobs)
+    assert guessed_figures(copied.token_logprobs, 0.4) == set()
+    made_up = "".join(
+        gen.stream(
+            [{"role": "user", "content": "Scrivi un numero intero a caso tra 10 e 99. Solo il numero."}],
+            max_tokens=8,
+            stats=guessed,
+        )
+    )
+    figures = set(re.findall(r"\d+", made_up))
+    assert figures and guessed_figures(guessed.token_logprobs, 0.4) == figures

@@ -186,3 +186,26 @@ def test_token_count_without_a_vocabulary_is_a_conservative_estimate():
     gen, _ = generator(Upstream([]))
     text = "Il portavoce del Cremlino Dmitry Peskov ha smentito i contatti. " * 4
     assert gen.count_tokens(text) >= len(text) / 4
+
+
+def logprob_chunk(content: str, *tokens: object) -> str:
+    chunk = {"choices": [{"index": 0, "delta": {"content": content}, "logprobs": {"content": list(tokens)}}]}
+    return f"data: {json.dumps(chunk)}\n\n"
+
+
+def test_token_log_probabilities_are_asked_for_and_read_when_configured():
+    body = (
+        logprob_chunk("Sono 1", {"token": "Sono", "logprob": -0.01}, {"token": " 1", "logprob": -0.7})
+        + logprob_chunk("4.", {"token": "4", "logprob": -0.6}, {"token": ".", "logprob": None}, "junk")
+        + "data: [DONE]\n\n"
+    ).encode()
+    headers = {"content-type": "text/event-stream"}
+    up = Upstream([lambda _: httpx.Response(200, headers=headers, content=body)] * 2)
+    gen, _ = generator(up, logprobs=True)
+    stats = GenerationStats()
+    assert "".join(gen.stream(MESSAGES, max_tokens=8, stats=stats)) == "Sono 14."  # type: ignore[arg-type]
+    assert json.loads(up.requests[-1].content)["logprobs"] is True
+    assert stats.token_logprobs == [("Sono", -0.01), (" 1", -0.7), ("4", -0.6)]  # malformed entries skipped
+    plain, _ = generator(up)  # off by default: the field is not sent
+    "".join(plain.stream(MESSAGES, max_tokens=8))  # type: ignore[arg-type]
+    assert "logprobs" not in json.loads(up.requests[-1].content)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypedDict
 
+from service.backends.token_logprobs import TokenLogprobs
 from service.model_files import ModelFileError, offline_env, resolve_gguf
 from service.settings import LLMSettings
 
@@ -52,6 +53,9 @@ class GenerationStats:
     first_token_s: float | None = None
     total_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # The reply as (text piece, log-probability) pairs, where the backend can tell: pieces
+    # holding a digit carry theirs, others may be 0.0. Empty: not known.
+    token_logprobs: list[tuple[str, float]] = field(default_factory=list)
 
 
 class LLMUnavailableError(RuntimeError):
@@ -198,6 +202,8 @@ class LlamaCppGenerator:
             self.load.add(waiting=-1)
         self.load.add(active=1)
         try:
+            from llama_cpp import LogitsProcessorList
+
             start = time.perf_counter()
             ctx = self._context(slot)
             rendered = self._formatter(messages=list(messages)) if self._formatter is not None else None
@@ -205,11 +211,13 @@ class LlamaCppGenerator:
             if ids is not None:
                 stats.prompt_tokens = len(ids)
                 stats.cached_tokens = reusable_prefix(list(ctx._input_ids), ids)
+            recorder = TokenLogprobs(ctx)
             sampling = {
                 "max_tokens": max_tokens,
                 "temperature": self._settings.temperature,
                 "seed": self._settings.seed,
                 "stream": True,
+                "logits_processor": LogitsProcessorList([recorder]),
             }
             if prefix and rendered is not None and ids is not None:
                 chunks = continue_reply(ctx, rendered, ids, **sampling)
@@ -233,6 +241,7 @@ class LlamaCppGenerator:
                 # holds every generated token but the last one sampled.
                 evaluated = ctx.n_tokens - len(ids) if ids is not None else 0
                 stats.completion_tokens = max(stats.completion_tokens, evaluated)
+                stats.token_logprobs = recorder.pieces()
                 if self._prompt_log is not None:
                     self._log_prompt(slot, messages, max_tokens, stats, prefix)
         finally:

@@ -111,8 +111,11 @@ class OpenAIGenerator:
             self._model = str(models[0]["id"])
         return self._model
 
-    def _attempt(self, body: dict[str, Any]) -> Generator[str, None, None]:
-        """One request: yield text deltas; :class:`_Retryable` for failures worth another try."""
+    def _attempt(self, body: dict[str, Any], logprobs: list[tuple[str, float]]) -> Generator[str, None, None]:
+        """One request: yield text deltas; :class:`_Retryable` for failures worth another try.
+
+        Token log-probabilities the server sends are appended to ``logprobs``.
+        """
         try:
             body = {"model": self._model_name(), **body}
             request = self._client.build_request("POST", "chat/completions", json=body)
@@ -141,13 +144,13 @@ class OpenAIGenerator:
                     yield content
                 return
             try:
-                yield from self._sse_deltas(response)
+                yield from self._sse_deltas(response, logprobs)
             except httpx.TransportError as exc:
                 raise _Retryable(f"{self._url}: {type(exc).__name__} while streaming: {exc}") from exc
         finally:
             response.close()
 
-    def _sse_deltas(self, response: httpx.Response) -> Iterator[str]:
+    def _sse_deltas(self, response: httpx.Response, logprobs: list[tuple[str, float]]) -> Iterator[str]:
         for line in response.iter_lines():
             if not line.startswith("data:"):
                 continue  # comments (pings), event names, blank separators
@@ -163,6 +166,7 @@ class OpenAIGenerator:
             choices = chunk.get("choices") or []
             delta = (choices[0].get("delta") or {}).get("content") if choices else None
             if isinstance(delta, str) and delta:
+                logprobs.extend(_token_logprobs(choices[0]))
                 yield delta
 
     def stream(
@@ -184,6 +188,7 @@ class OpenAIGenerator:
             "temperature": s.temperature,
             "seed": s.seed,
             "stream": True,
+            **({"logprobs": True} if s.logprobs else {}),
             **s.extra_body,
         }
         start = time.perf_counter()
@@ -192,7 +197,7 @@ class OpenAIGenerator:
         try:
             for attempt in range(s.max_retries + 1):
                 try:
-                    with contextlib.closing(self._attempt(body)) as deltas:
+                    with contextlib.closing(self._attempt(body, stats.token_logprobs)) as deltas:
                         for delta in deltas:
                             if stats.first_token_s is None:
                                 stats.first_token_s = time.perf_counter() - start
@@ -244,3 +249,10 @@ class OpenAIGenerator:
         self._client.close()
         if self._vocab is not None:
             self._vocab.close()
+
+
+def _token_logprobs(choice: dict[str, Any]) -> list[tuple[str, float]]:
+    """(token, log-probability) pairs of a streamed choice's ``logprobs.content``; [] when absent."""
+    content = (choice.get("logprobs") or {}).get("content") or []
+    pairs = [(t.get("token"), t.get("logprob")) for t in content if isinstance(t, dict)]
+    return [(tok, float(lp)) for tok, lp in pairs if isinstance(tok, str) and isinstance(lp, int | float)]

@@ -3,7 +3,8 @@
 Abstention is decided from evidence, not only from the model's words: the service
 abstains when retrieval finds nothing on topic, when the question's figures are in
 no passage, when the model says the passages do not answer, and when nothing of the
-answer survives grounding (every claim needs a passage that states it).
+answer survives grounding (every claim needs a passage that states it, and a figure
+the model wrote unsure of itself is a guess, not a reading).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from service.pipeline.cite import (
     fix_attributions,
     tidy_spacing,
 )
+from service.pipeline.confidence import drop_guessed_figures, guessed_figures
 from service.pipeline.followup import Turn, standalone_question
 from service.pipeline.grounding import (
     attach_missing_citations,
@@ -298,6 +300,9 @@ class AnswerService:
         order = list(rewriter.order)
         final = attach_missing_citations(shown.replace(NOT_FOUND, ""), passages, order)
         final, order = drop_unsupported_numbers(final, passages, order, question)
+        reply = [(prefill, 0.0), *stats.token_logprobs] if stats.token_logprobs else []
+        guessed = guessed_figures(reply, self._settings.answer_min_figure_confidence)
+        final, order = drop_guessed_figures(final, order, guessed, [p.outlet for p in passages])
         final, order, checks = self._checker.verify(tidy_spacing(final), passages, order)
         say = partial(self._prompts.also_reported, language)
         order, checks = quote_sources(

@@ -1,0 +1,55 @@
+"""How sure the model was of the tokens it wrote: a llama.cpp logits processor.
+
+The answer pipeline reads these figures to tell a figure the model copied (written
+with near certainty) from one it guessed (see :mod:`service.pipeline.confidence`).
+Only tokens that hold a digit get a log-probability: the log-sum-exp over the whole
+vocabulary costs ~0.5 ms, and only figures are checked.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class TokenLogprobs:
+    """Records each sampled token and, for tokens holding a digit, its log-probability.
+
+    llama-cpp-python calls a logits processor with the input ids and the logits of the
+    next token, before sampling it; the token sampled after one call is the last input
+    id of the next. The logits are copied each step (a memcpy) because the buffer is
+    reused; the normalisation is computed only when the sampled token holds a digit.
+    The last token sampled is never seen (no call follows it): it is not recorded.
+    """
+
+    def __init__(self, llm: Any):
+        self._llm = llm
+        self._logits: Any = None
+        self.tokens: list[tuple[int, float]] = []
+        self._digit: dict[int, bool] = {}
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if self._logits is not None:
+            token = int(input_ids[-1])
+            self.tokens.append((token, self._logprob(token) if self._holds_digit(token) else 0.0))
+        self._logits = scores.copy()
+        return scores
+
+    def _holds_digit(self, token: int) -> bool:
+        if token not in self._digit:
+            self._digit[token] = any(c.isdigit() for c in self.piece(token))
+        return self._digit[token]
+
+    def _logprob(self, token: int) -> float:
+        import numpy as np
+
+        logits = self._logits.astype(np.float64)
+        top = logits.max()
+        return float(logits[token] - top - np.log(np.exp(logits - top).sum()))
+
+    def piece(self, token: int) -> str:
+        """The text of one token (a multi-byte character split across tokens shows as U+FFFD)."""
+        return bytes(self._llm.detokenize([token])).decode("utf-8", "replace")
+
+    def pieces(self) -> list[tuple[str, float]]:
+        """The generated text as (piece, log-probability) pairs; 0.0 for pieces without a digit."""
+        return [(self.piece(t), lp) for t, lp in self.tokens]
