@@ -24,7 +24,7 @@ SAMPLE ?= data/sample
 DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models chromium run serve test test-all eval check-embed bench-embed bench-ingest bench-search bench-ask bench-threads device-check fuzz load lint clean
+.PHONY: install models chromium run serve test test-all eval check-embed bench-embed bench-ingest bench-search bench-ask bench-logprobs bench-threads device-check fuzz load lint clean
 
 install: $(STAMP) models
 
@@ -89,6 +89,10 @@ bench-search: install
 # process) vs raw llama-cpp-python on the identical prompts, in the same run (~30-60 min on 2 cores).
 bench-ask: install
 	$(PY) scripts/bench_ask.py $(BENCH_ARGS)
+
+# Decode speed with and without the guessed-figure check's token recorder (~2 min).
+bench-logprobs: install
+	$(PY) scripts/bench_logprobs.py
 
 # Prompt processing and decode speed for n_threads / n_threads_batch / n_batch (~10 min).
 bench-threads: install

@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from service.backends.llm import GenerationStats
+from service.pipeline.confidence import guessed_figures
 from tests.conftest import DEV_DATA, check_citation_invariants
 
 pytestmark = pytest.mark.e2e
@@ -85,6 +87,31 @@ def test_unanswerable_dev_question_abstains_in_its_language(dev_client):
     body = dev_client.post("/v1/ask", json={"question": q["question"]}).json()
     assert body["abstained"] is True and body["citations"] == [] and body["sentences"] == []
     assert body["language"] == "it" and "articoli" in body["answer"]
+
+
+def test_a_figure_the_model_guessed_is_not_published(dev_client):
+    """Leo XIV's first apostolic trip: no article gives it; the model fills in a date of the
+    story (his birth date, in the passage it cites, so grounding cannot object) and is
+    unsure of its digits: the sentence leaves the answer and Fonti abstains."""
+    q = dev_question("dev-045")
+    assert q["kind"] == "unanswerable"
+    generator = dev_client.app.state.answers._generator
+    stream = generator.stream
+    seen: list[GenerationStats] = []
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs["stats"])  # the real model; its statistics are only kept
+        yield from stream(*args, **kwargs)
+
+    generator.stream = recording
+    try:
+        body = dev_client.post("/v1/ask", json={"question": q["question"]}).json()
+    finally:
+        del generator.stream
+    reply = seen[-1].token_logprobs
+    floor = dev_client.app.state.settings.answer_min_figure_confidence
+    assert guessed_figures(reply, floor, q["question"]), "".join(p for p, _ in reply)
+    assert body["abstained"] is True and body["citations"] == [], body
 
 
 def test_conflict_dev_question_cites_both_sides(dev_client):

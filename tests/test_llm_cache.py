@@ -71,30 +71,31 @@ def test_prompt_tokens_are_what_llama_cpp_evaluates_and_the_system_prefix_is_reu
 def test_token_log_probabilities_tell_a_copied_figure_from_a_guessed_one(generator):
     """The real model's digits: sure when copied from the prompt, unsure when it must make one up."""
     gen = generator[0]
-    copied, guessed = GenerationStats(), GenerationStats()
-    text = "".join(
-        gen.stream(
-            [
-                {
-                    "role": "user",
-                    "content": "Passaggio: Il ponte costerà 27 milioni di euro, dice il sindaco.\n"
-                    "Domanda: Quanto costerà il ponte? Rispondi con una frase.",
-                }
-            ],
-            max_tokens=30,
-            stats=copied,
-        )
-    )
-    assert "27" in text
+    copy = [
+        {
+            "role": "user",
+            "content": "Passaggio: Il ponte costerà 27 milioni di euro, dice il sindaco.\n"
+            "Domanda: Quanto costerà il ponte? Rispondi con una frase.",
+        }
+    ]
+    unasked = GenerationStats()
+    "".join(gen.stream(copy, max_tokens=40, stats=unasked))
+    assert unasked.token_logprobs == []  # only recorded when asked for
+    copied = GenerationStats()
+    assert gen.prefills  # the answer path: a prefilled reply, continued
+    text = "".join(gen.stream(copy, max_tokens=40, stats=copied, prefix="Il ponte", logprobs=True))
+    assert "27" in text and copied.completion_tokens < 40
     assert "".join(p for p, _ in copied.token_logprobs) == text
     assert all(lp <= 0.0 for _, lp in copied.token_logprobs)
-    assert guessed_figures(copied.token_logprobs, 0.4) == set()
+    assert guessed_figures(copied.token_logprobs, 0.35) == set()
+    guessed = GenerationStats()
     made_up = "".join(
         gen.stream(
             [{"role": "user", "content": "Scrivi un numero intero a caso tra 10 e 99. Solo il numero."}],
             max_tokens=8,
             stats=guessed,
+            logprobs=True,
         )
     )
     figures = set(re.findall(r"\d+", made_up))
-    assert figures and guessed_figures(guessed.token_logprobs, 0.4) == figures
+    assert figures and guessed_figures(guessed.token_logprobs, 0.35) == figures

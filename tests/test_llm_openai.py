@@ -200,12 +200,15 @@ def test_token_log_probabilities_are_asked_for_and_read_when_configured():
         + "data: [DONE]\n\n"
     ).encode()
     headers = {"content-type": "text/event-stream"}
-    up = Upstream([lambda _: httpx.Response(200, headers=headers, content=body)] * 2)
+    up = Upstream([lambda _: httpx.Response(200, headers=headers, content=body)] * 3)
     gen, _ = generator(up, logprobs=True)
     stats = GenerationStats()
-    assert "".join(gen.stream(MESSAGES, max_tokens=8, stats=stats)) == "Sono 14."  # type: ignore[arg-type]
+    deltas = gen.stream(MESSAGES, max_tokens=8, stats=stats, logprobs=True)  # type: ignore[arg-type]
+    assert "".join(deltas) == "Sono 14."
     assert json.loads(up.requests[-1].content)["logprobs"] is True
     assert stats.token_logprobs == [("Sono", -0.01), (" 1", -0.7), ("4", -0.6)]  # malformed entries skipped
+    "".join(gen.stream(MESSAGES, max_tokens=8))  # type: ignore[arg-type]  # not asked (a rewrite, a warm-up)
+    assert "logprobs" not in json.loads(up.requests[-1].content)
     plain, _ = generator(up)  # off by default: the field is not sent
-    "".join(plain.stream(MESSAGES, max_tokens=8))  # type: ignore[arg-type]
+    "".join(plain.stream(MESSAGES, max_tokens=8, logprobs=True))  # type: ignore[arg-type]
     assert "logprobs" not in json.loads(up.requests[-1].content)

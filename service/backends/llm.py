@@ -90,6 +90,7 @@ class Generator(Protocol):
         stats: GenerationStats | None = None,
         slot: str = "answer",
         prefix: str = "",
+        logprobs: bool = False,
     ) -> Iterator[str]:
         """Yield text deltas; the caller may stop iterating early to cancel.
 
@@ -97,6 +98,8 @@ class Generator(Protocol):
         follow-up rewriting) use different slots so neither evicts the other's prefix.
         ``prefix`` starts the reply (assistant prefill) when :attr:`prefills` is true:
         the deltas continue it and do not repeat it. Backends that cannot prefill ignore it.
+        ``logprobs``: record the reply's token log-probabilities in ``stats.token_logprobs``
+        where the backend can.
         """
         ...
 
@@ -193,6 +196,7 @@ class LlamaCppGenerator:
         stats: GenerationStats | None = None,
         slot: str = "answer",
         prefix: str = "",
+        logprobs: bool = False,
     ) -> Iterator[str]:
         stats = stats if stats is not None else GenerationStats()
         self.load.add(waiting=1)
@@ -211,14 +215,15 @@ class LlamaCppGenerator:
             if ids is not None:
                 stats.prompt_tokens = len(ids)
                 stats.cached_tokens = reusable_prefix(list(ctx._input_ids), ids)
-            recorder = TokenLogprobs(ctx)
-            sampling = {
+            recorder = TokenLogprobs(ctx) if logprobs else None
+            sampling: dict[str, Any] = {
                 "max_tokens": max_tokens,
                 "temperature": self._settings.temperature,
                 "seed": self._settings.seed,
                 "stream": True,
-                "logits_processor": LogitsProcessorList([recorder]),
             }
+            if recorder is not None:  # a Python call per token: only when asked for
+                sampling["logits_processor"] = LogitsProcessorList([recorder])
             if prefix and rendered is not None and ids is not None:
                 chunks = continue_reply(ctx, rendered, ids, **sampling)
             else:
@@ -241,7 +246,8 @@ class LlamaCppGenerator:
                 # holds every generated token but the last one sampled.
                 evaluated = ctx.n_tokens - len(ids) if ids is not None else 0
                 stats.completion_tokens = max(stats.completion_tokens, evaluated)
-                stats.token_logprobs = recorder.pieces()
+                if recorder is not None:
+                    stats.token_logprobs = recorder.pieces()
                 if self._prompt_log is not None:
                     self._log_prompt(slot, messages, max_tokens, stats, prefix)
         finally:

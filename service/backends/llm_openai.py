@@ -139,7 +139,9 @@ class OpenAIGenerator:
             if response.headers.get("content-type", "").startswith("application/json"):
                 # A server that ignores "stream": one JSON completion.
                 response.read()
-                content = response.json()["choices"][0]["message"].get("content")
+                choice = response.json()["choices"][0]
+                logprobs.extend(_token_logprobs(choice))
+                content = choice["message"].get("content")
                 if content:
                     yield content
                 return
@@ -165,8 +167,9 @@ class OpenAIGenerator:
                 raise _Retryable(f"{self._url} reported an error: {chunk['error']}")
             choices = chunk.get("choices") or []
             delta = (choices[0].get("delta") or {}).get("content") if choices else None
-            if isinstance(delta, str) and delta:
+            if choices:
                 logprobs.extend(_token_logprobs(choices[0]))
+            if isinstance(delta, str) and delta:
                 yield delta
 
     def stream(
@@ -177,6 +180,7 @@ class OpenAIGenerator:
         stats: GenerationStats | None = None,
         slot: str = "answer",
         prefix: str = "",
+        logprobs: bool = False,
     ) -> Iterator[str]:
         # ``slot`` is for in-process prompt caches; an LLM server keeps its own. The chat
         # API has no portable prefill: ``prefix`` is ignored (``prefills`` is False).
@@ -188,7 +192,7 @@ class OpenAIGenerator:
             "temperature": s.temperature,
             "seed": s.seed,
             "stream": True,
-            **({"logprobs": True} if s.logprobs else {}),
+            **({"logprobs": True} if logprobs and s.logprobs else {}),
             **s.extra_body,
         }
         start = time.perf_counter()

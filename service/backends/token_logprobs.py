@@ -23,15 +23,21 @@ class TokenLogprobs:
 
     def __init__(self, llm: Any):
         self._llm = llm
+        # A candidate list shorter than the vocabulary is not indexed by token id: not read.
+        self._n_vocab = int(llm.n_vocab())
         self._logits: Any = None
         self.tokens: list[tuple[int, float]] = []
         self._digit: dict[int, bool] = {}
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        if self._logits is not None:
-            token = int(input_ids[-1])
-            self.tokens.append((token, self._logprob(token) if self._holds_digit(token) else 0.0))
-        self._logits = scores.copy()
+        # ctypes swallows an exception raised here: whatever happens, keep this step's
+        # logits, so a failure cannot shift every later probability by one token.
+        try:
+            if self._logits is not None:
+                token = int(input_ids[-1])
+                self.tokens.append((token, self._logprob(token) if self._holds_digit(token) else 0.0))
+        finally:
+            self._logits = scores.copy() if len(scores) == self._n_vocab else None
         return scores
 
     def _holds_digit(self, token: int) -> bool:

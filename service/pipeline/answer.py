@@ -244,8 +244,13 @@ class AnswerService:
         sources_first = self._prompts.sources_first
         prefill = SOURCES_PREFILL if sources_first and getattr(self._generator, "prefills", False) else ""
         sources = SourcesHead(prefill)  # the model's "Sources: [n]…" line: parsed, never shown
+        floor = self._settings.answer_min_figure_confidence
         deltas = self._generator.stream(
-            messages, max_tokens=self._settings.llm.max_tokens, stats=stats, prefix=prefill
+            messages,
+            max_tokens=self._settings.llm.max_tokens,
+            stats=stats,
+            prefix=prefill,
+            logprobs=floor > 0,  # for guessed_figures()
         )
         with _closing(deltas):  # leaving early (NOT_FOUND, client gone) stops the model now
             for piece in chain(deltas, [None]):  # None: the reply ended, flush the sources head
@@ -300,9 +305,10 @@ class AnswerService:
         order = list(rewriter.order)
         final = attach_missing_citations(shown.replace(NOT_FOUND, ""), passages, order)
         final, order = drop_unsupported_numbers(final, passages, order, question)
+        names = [p.outlet for p in passages]
         reply = [(prefill, 0.0), *stats.token_logprobs] if stats.token_logprobs else []
-        guessed = guessed_figures(reply, self._settings.answer_min_figure_confidence)
-        final, order = drop_guessed_figures(final, order, guessed, [p.outlet for p in passages])
+        guessed = guessed_figures(reply, floor, question, names)
+        final, order = drop_guessed_figures(final, order, guessed, names)
         final, order, checks = self._checker.verify(tidy_spacing(final), passages, order)
         say = partial(self._prompts.also_reported, language)
         order, checks = quote_sources(

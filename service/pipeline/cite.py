@@ -113,15 +113,22 @@ _ATTRIBUTION = re.compile(
 )
 
 
-def strip_outlets(text: str, outlets: Iterable[str]) -> str:
+def strip_outlets(text: str, outlets: Iterable[str], keep_length: bool = False) -> str:
     """``text`` without the outlet names, matched without case ("il Sole 24 ORE" for "Il Sole 24 ORE").
 
     The digits of "RTL 102.5" or "Il Sole 24 ORE" are not figures of a claim, and an
-    outlet name is not what a sentence claims.
+    outlet name is not what a sentence claims. ``keep_length``: each name becomes as
+    many spaces, so positions in ``text`` still hold.
     """
     for outlet in sorted({o for o in outlets if o}, key=len, reverse=True):
-        text = re.sub(rf"(?i)(?<!\w){re.escape(outlet)}(?!\w)", " ", text)
+        pattern = rf"(?i)(?<!\w){re.escape(outlet)}(?!\w)"
+        text = re.sub(pattern, (lambda m: " " * len(m.group())) if keep_length else " ", text)
     return text
+
+
+def blank_markers(text: str) -> str:
+    """``text`` with each citation marker ("[2]", "[1, 3]") turned into as many spaces."""
+    return _MARKER.sub(lambda m: " " * len(m.group()), text)
 
 
 def fix_attributions(text: str, outlets: dict[int, str]) -> str:

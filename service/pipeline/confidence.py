@@ -18,18 +18,37 @@ import re
 from collections.abc import Sequence
 
 from ingest.chunking import split_sentences
-from service.pipeline.cite import renumber, strip_outlets
+from service.pipeline.cite import blank_markers, renumber, strip_outlets
+from service.pipeline.sources import sources_list_end
 
-_FIGURE = re.compile(r"\d+(?:[.,:]\d+)*")
+# A figure: digits with inner separators ("3,75", "19:13", "2-0", "14/09"); not the
+# digits of a word ("G7", "COVID-19").
+_FIGURE = re.compile(r"(?<![\w–-])\d+(?:[.,:/–-]\d+)*(?!\w)")
 
 
-def guessed_figures(pieces: Sequence[tuple[str, float]], min_probability: float) -> set[str]:
+def _claims_only(text: str, outlets: Sequence[str]) -> str:
+    """``text`` with markers, outlet names and sources lists blanked out, positions kept."""
+    text = strip_outlets(blank_markers(text), outlets, keep_length=True)
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        end = sources_list_end(line)
+        lines[i] = " " * end + line[end:]
+    return "\n".join(lines)
+
+
+def guessed_figures(
+    pieces: Sequence[tuple[str, float]],
+    min_probability: float,
+    question: str = "",
+    outlets: Sequence[str] = (),
+) -> set[str]:
     """Figures of the reply written with a joint probability of their digits under ``min_probability``.
 
     ``pieces`` is the reply as (text, log-probability) pairs in order; a figure's
-    probability is the product over the pieces it overlaps. Digits inside brackets
-    (citation markers) and on a "Sources:" line are not claims. A figure the model also
-    wrote with confidence elsewhere in the reply is not a guess.
+    probability is the product over the pieces it overlaps, at its first occurrence
+    (a guess repeated later is copied from the reply itself, with certainty). Citation
+    markers, the list of a "Sources:" line, outlet names and the question's own
+    figures are not claims.
     """
     if min_probability <= 0 or not pieces:
         return set()
@@ -38,21 +57,17 @@ def guessed_figures(pieces: Sequence[tuple[str, float]], min_probability: float)
         starts.append(len(text))
         text += piece
     floor = math.log(min_probability)
-    guessed: set[str] = set()
-    sure: set[str] = set()
-    for m in _FIGURE.finditer(text):
-        if text.rfind("[", 0, m.start()) > text.rfind("]", 0, m.start()):
-            continue  # inside a marker
-        line = text[text.rfind("\n", 0, m.start()) + 1 :]
-        if line.lstrip().startswith("Sources:"):
+    asked = set(_FIGURE.findall(question))
+    first: dict[str, float] = {}
+    for m in _FIGURE.finditer(_claims_only(text, outlets)):
+        if m.group() in first or m.group() in asked:
             continue
-        logprob = sum(
+        first[m.group()] = sum(
             lp
             for (piece, lp), start in zip(pieces, starts, strict=True)
             if start < m.end() and start + len(piece) > m.start()
         )
-        (guessed if logprob < floor else sure).add(m.group())
-    return guessed - sure
+    return {figure for figure, logprob in first.items() if logprob < floor}
 
 
 def drop_guessed_figures(
@@ -60,11 +75,12 @@ def drop_guessed_figures(
 ) -> tuple[str, list[int]]:
     """Remove the sentences that state a guessed figure; returns the text renumbered, and its order.
 
-    Digits inside outlet names ("RTL 102.5") are not figures of the sentence.
+    Citation markers and the digits of outlet names ("RTL 102.5") are not figures of a
+    sentence.
     """
     if not guessed:
         return text, order
     figures = "|".join(re.escape(g) for g in sorted(guessed, key=len, reverse=True))
-    pattern = re.compile(rf"(?<![\d.,:])(?:{figures})(?![\d]|[.,:]\d)")
-    kept = [s for s in split_sentences(text) if not pattern.search(strip_outlets(s, outlets))]
+    pattern = re.compile(rf"(?<![\w.,:/–-])(?:{figures})(?!\w|[.,:/–-]\d)")
+    kept = [s for s in split_sentences(text) if not pattern.search(_claims_only(s, outlets))]
     return renumber(" ".join(kept), order)

@@ -133,3 +133,13 @@ def _is_none(text: str) -> bool:
     """``text`` is (the start of) the word "none": the model lists no passage."""
     word = text.strip().casefold()
     return bool(word) and (word.startswith("none") or "none".startswith(word))
+
+
+def sources_list_end(line: str) -> int:
+    """Where the passage list of a sources line ends in ``line`` (0: ``line`` is not a sources line).
+
+    "Sources: [1] [3] According to…" ends its list before "According"; the model may
+    go on answering on the same line.
+    """
+    m = _LIST.match(line.lstrip())
+    return len(line) - len(line.lstrip()) + m.end() if m else 0
