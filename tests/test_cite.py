@@ -76,6 +76,24 @@ def test_uncited_unsupported_sentence_stays_uncited():
     assert order == [] and "[" not in out
 
 
+def test_an_unmarked_sentence_gets_the_passage_the_model_listed_as_its_source():
+    # English answer, Italian passages: too few shared words to attach by overlap; the
+    # model named passage 2 on its sources line, so that is the sentence's citation.
+    passages = [
+        _passage("TPI", "Leone XIV succede a Francesco."),
+        _passage("Blasting News", "Nato a Chicago il 14 settembre 1955, agostiniano."),
+        _passage("CoratoViva", "La fumata bianca alle 18:07."),
+    ]
+    order: list[int] = []
+    sentence = "Leo XIV was born in Chicago on September 14, 1955."
+    assert attach_missing_citations(sentence, passages, order) == sentence and order == []
+    out = attach_missing_citations(sentence, passages, order, listed=[2, 9])
+    assert out == "Leo XIV was born in Chicago on September 14, 1955 [1]." and order == [2]
+    order = []
+    out = attach_missing_citations("According to TPI, he succeeds Francis.", passages, order, listed=[2])
+    assert out == "According to TPI, he succeeds Francis [1]." and order == [1]  # the outlet it names wins
+
+
 def test_attribution_names_follow_the_marker():
     outlets = {1: "Il Messaggero Veneto", 2: "WIRED Italia"}
     text = "Secondo Il Giorno [1], Peskov ha smentito. According to the article [2], it was false."

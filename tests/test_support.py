@@ -69,6 +69,30 @@ def test_citation_moves_to_the_passage_that_states_the_claim(checker: SupportChe
     assert checks[0].citations == [1] and not checks[0].unsupported
 
 
+def test_a_citation_does_not_move_to_a_passage_without_the_sentence_s_figures(checker: SupportChecker):
+    passages = [
+        passage(1, "AgenPress", "Francoforte rivede al rialzo le stime d'inflazione: 2,5% nel 2024.", "Bce"),
+        passage(
+            2,
+            "GEA",
+            "La presidente ha spiegato che la disinflazione procede nella direzione giusta e ha indicato "
+            "un'inflazione al 2,4% nel 2024, con una stabilizzazione intorno al 2%.",
+            "Bce",
+        ),
+    ]
+    # GEA's wording with AgenPress's figure: closest to GEA's passage, but GEA never says 2,5%.
+    text = (
+        "Secondo AgenPress [1], la presidente ha spiegato che la disinflazione procede nella direzione "
+        "giusta e ha indicato un'inflazione al 2,5% nel 2024."
+    )
+    scores = checker.scores(text, passages)
+    assert scores[1] > scores[0] + 0.04  # the wording alone would move it
+    _, order, _ = checker.verify(text, passages, [1])
+    assert order == [1]
+    _, order, _ = checker.verify(text.replace("2,5%", "2,4%"), passages, [1])
+    assert order == [2]  # with GEA's own figure it moves
+
+
 def test_correct_citation_is_kept(checker: SupportChecker):
     text = "Secondo Borderline24 [1], i comuni colpiti sono 41. Secondo ANSA [2], gli sfollati sono almeno cinquemila."
     final, order, checks = checker.verify(text, PASSAGES, [3, 2])

@@ -303,7 +303,7 @@ class AnswerService:
             yield Event("done", self._abstain(question, language, timings))
             return
         order = list(rewriter.order)
-        final = attach_missing_citations(shown.replace(NOT_FOUND, ""), passages, order)
+        final = attach_missing_citations(shown.replace(NOT_FOUND, ""), passages, order, sources.numbers)
         final, order = drop_unsupported_numbers(final, passages, order, question)
         names = [p.outlet for p in passages]
         reply = [(prefill, 0.0), *stats.token_logprobs] if stats.token_logprobs else []

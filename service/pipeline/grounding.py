@@ -9,6 +9,7 @@ whose figures no passage contains is not answered at all.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from ingest.chunking import split_sentences
 from service.pipeline.cite import (
@@ -183,22 +184,29 @@ def _outlet_mentioned(sentence: str, outlet: str) -> bool:
     return bool(outlet) and re.search(rf"(?i)(?<!\w){re.escape(outlet)}(?!\w)", sentence) is not None
 
 
-def attach_missing_citations(text: str, passages: list[Passage], order: list[int]) -> str:
+def attach_missing_citations(
+    text: str, passages: list[Passage], order: list[int], listed: Sequence[int] = ()
+) -> str:
     """Give each sentence without a marker the passage that clearly supports it.
 
     A sentence that names an outlet gets that outlet's passage (the one it overlaps
-    most); otherwise the passage it overlaps most, if the overlap is large. ``order``
-    (original passage numbers in citation order) is extended in place.
+    most); otherwise, when the model named passages on its sources line (``listed``),
+    the listed one it overlaps most — the model's own citation, checked by
+    verification like a marker (an English sentence shares few words with an Italian
+    passage, so overlap alone would leave it uncited); otherwise the passage it
+    overlaps most, if the overlap is large. ``order`` (original passage numbers in
+    citation order) is extended in place.
     """
     out = []
+    listed = [n for n in listed if 1 <= n <= len(passages)]
     for sentence in split_sentences(text):
         if markers_in(sentence) or len(sentence.split()) < 3:
             out.append(sentence)
             continue
         named = [i for i, p in enumerate(passages, 1) if _outlet_mentioned(sentence, p.outlet)]
-        pool = named or list(range(1, len(passages) + 1))
+        pool = named or listed or list(range(1, len(passages) + 1))
         best = max(pool, key=lambda i: overlap(sentence, passages[i - 1].text))
-        if not named and overlap(sentence, passages[best - 1].text) < ATTACH_OVERLAP:
+        if not named and not listed and overlap(sentence, passages[best - 1].text) < ATTACH_OVERLAP:
             out.append(sentence)
             continue
         if best not in order:

@@ -124,7 +124,11 @@ class SupportChecker:
             best = int(np.argmax(scores)) + 1
             if cited:
                 cited_best = max(float(scores[n - 1]) for n in cited)
-                if best not in cited and scores[best - 1] > cited_best + REATTRIBUTE_MARGIN:
+                if (
+                    best not in cited
+                    and scores[best - 1] > cited_best + REATTRIBUTE_MARGIN
+                    and self._holds_figures(sentence, passages, best)
+                ):
                     sentence, cited = self._recite(sentence, best, order), [best]
             elif scores[best - 1] >= ATTACH_MIN:
                 sentence, cited = self._recite(sentence, best, order), [best]
@@ -233,6 +237,17 @@ class SupportChecker:
         sims = self._embedder.embed_passages([t for _, t in pairs]) @ self._embedder.embed_query(question)
         i, sentence = pairs[int(np.argmax(sims))]
         return i, quote_for_answer(sentence)
+
+    @staticmethod
+    def _holds_figures(sentence: str, passages: list[Passage], n: int) -> bool:
+        """Passage ``n`` holds every figure of the sentence's claim (true for a claim without one).
+
+        A citation moves to the passage whose wording is closest only if that passage
+        also states the sentence's figures: GEA's sentence with AgenPress's 2.5 % is
+        worded like GEA's passage, and moving it there would put 2.5 % under GEA.
+        """
+        claim = claim_of(sentence, passages)
+        return not unsupported_numbers(claim, f"{passages[n - 1].title} {passages[n - 1].text}")
 
     @staticmethod
     def _verbatim(sentence: str, passages: list[Passage], cited: list[int]) -> bool:
