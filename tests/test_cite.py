@@ -113,7 +113,8 @@ def test_attribution_names_follow_the_marker():
 
 
 def test_numbers_match_across_separators_scales_and_skip_single_digits():
-    assert number_keys("magnitudo 4,4 alle 20:10 del 2024, 9 morti") == {"44", "2010", "2024"}
+    assert number_keys("magnitudo 4,4 alle 20:10 del 2024, 9 morti") == {"4.4", "2010", "2024"}
+    assert number_keys("2,5%") == {"2.5"} and number_keys("alle 9.30") == {"9.3", "930"}  # not 25; 9:30
     assert unsupported_numbers("magnitude 4.4 at 20.10", "magnitudo 4,4 alle 20:10") == set()
     assert unsupported_numbers(
         "recorded in March 2025 was 4.4", "il più forte, di magnitudo 4.4, nel 2024"
@@ -219,3 +220,30 @@ def test_an_outlet_name_is_written_as_plain_text_that_cannot_forge_a_marker():
         "it", outlet, "[2]", "Il ponte è chiuso."
     )
     assert said == "Secondo Eco (3) [2]: «Il ponte è chiuso.»"
+
+
+def test_an_invented_date_is_cut_as_an_aside():
+    passages = [
+        _passage("Il Sole 24 ORE", "Silvio Berlusconi è morto alle 9.30 all'ospedale San Raffaele di Milano.")
+    ]
+    kept, order = drop_unsupported_numbers(
+        "According to Il Sole 24 ORE [1], Silvio Berlusconi died at 9:30 on Monday, June 13, 2018, "
+        "at the San Raffaele Hospital in Milan.",
+        passages,
+        [1],
+    )
+    assert kept == (
+        "According to Il Sole 24 ORE [1], Silvio Berlusconi died at 9:30 on Monday, "
+        "at the San Raffaele Hospital in Milan."
+    )
+    assert order == [1]
+
+
+def test_a_decimal_is_not_backed_by_its_digits_as_an_integer():
+    passages = [
+        _passage("GEA", "L'inflazione è al 2,4% nel 2024.", title="La Bce taglia i tassi di 25 punti base")
+    ]
+    kept, _ = drop_unsupported_numbers("Secondo GEA [1], l'inflazione è al 2,5% nel 2024.", passages, [1])
+    assert kept == ""
+    kept, _ = drop_unsupported_numbers("According to GEA [1], inflation is 2.4% in 2024.", passages, [1])
+    assert kept == "According to GEA [1], inflation is 2.4% in 2024."

@@ -173,8 +173,11 @@ def _scale(word: str) -> int:
 def number_keys(text: str, evidence: bool = False) -> set[str]:
     """Comparable keys of the numbers in ``text`` that are worth checking.
 
-    The key is the separator-free digit string, so "4,4" and "4.4", "5.000" and "5,000"
-    agree whatever the locale; a number with a scale word also gets its expanded value,
+    The key is the separator-free digit string, so "5.000" and "5,000" agree whatever
+    the locale; a decimal ("4,4", "2.5": one or two digits after the last "." or ",")
+    is keyed as a decimal, so "4,4" and "4.4" agree but "2,5" is not "25" ("2.5 %"
+    is not backed by "25 punti base"); with two decimals it also keeps the digit
+    string ("alle 9.30" is "9:30"). A number with a scale word also gets its expanded value,
     so "45 mila" matches "45,000" and "15 milioni" matches "15 million". One-digit
     numbers are skipped (passages often spell them out: "nove", "two"). As
     ``evidence`` (what a claim is checked against), a scaled number has only its
@@ -188,7 +191,11 @@ def number_keys(text: str, evidence: bool = False) -> set[str]:
         if len(digits) < 2 and not m.group("scale"):
             continue
         if not (evidence and m.group("scale")):
-            keys.add(digits.lstrip("0") or "0")
+            decimal = re.fullmatch(r"(\d+)[.,](\d{1,2})", raw)
+            if decimal:
+                keys.add(f"{int(decimal.group(1))}.{decimal.group(2)}".rstrip("0").rstrip("."))
+            if not decimal or len(decimal.group(2)) == 2:
+                keys.add(digits.lstrip("0") or "0")
         if m.group("scale"):
             decimal = re.fullmatch(r"(\d+)[.,](\d{1,2})", raw)  # "1,5 miliardi"
             value = float(f"{decimal.group(1)}.{decimal.group(2)}") if decimal else float(digits)

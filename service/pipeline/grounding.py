@@ -168,7 +168,7 @@ def drop_unsupported_numbers(
                 return bool(unsupported_numbers(claim, evidence, allowed))
 
             if unsupported(sentence):
-                clauses = re.split(r"(?<=\D),\s+", sentence)
+                clauses = re.split(r",\s+", sentence)  # "June 13, 2018, at…": a date is an aside too
                 last = len(clauses) - 1  # only asides between commas can go; the ends carry the claim
                 trimmed = [
                     c for i, c in enumerate(clauses) if i in (0, last) or markers_in(c) or not unsupported(c)
