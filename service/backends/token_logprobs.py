@@ -27,7 +27,7 @@ class TokenLogprobs:
         self._n_vocab = int(llm.n_vocab())
         self._logits: Any = None
         self.tokens: list[tuple[int, float]] = []
-        self._digit: dict[int, bool] = {}
+        self._pieces: dict[int, str] = {}
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         # ctypes swallows an exception raised here: whatever happens, keep this step's
@@ -35,15 +35,11 @@ class TokenLogprobs:
         try:
             if self._logits is not None:
                 token = int(input_ids[-1])
-                self.tokens.append((token, self._logprob(token) if self._holds_digit(token) else 0.0))
+                holds_digit = any(c.isdigit() for c in self.piece(token))
+            self.tokens.append((token, self._logprob(token) if holds_digit else 0.0))
         finally:
             self._logits = scores.copy() if len(scores) == self._n_vocab else None
         return scores
-
-    def _holds_digit(self, token: int) -> bool:
-        if token not in self._digit:
-            self._digit[token] = any(c.isdigit() for c in self.piece(token))
-        return self._digit[token]
 
     def _logprob(self, token: int) -> float:
         import numpy as np
@@ -54,7 +50,9 @@ class TokenLogprobs:
 
     def piece(self, token: int) -> str:
         """The text of one token (a multi-byte character split across tokens shows as U+FFFD)."""
-        return bytes(self._llm.detokenize([token])).decode("utf-8", "replace")
+        if token not in self._pieces:
+            self._pieces[token] = bytes(self._llm.detokenize([token])).decode("utf-8", "replace")
+        return self._pieces[token]
 
     def pieces(self) -> list[tuple[str, float]]:
         """The generated text as (piece, log-probability) pairs; 0.0 for pieces without a digit."""

@@ -190,14 +190,13 @@ def number_keys(text: str, evidence: bool = False) -> set[str]:
         digits = re.sub(r"\D", "", raw)
         if len(digits) < 2 and not m.group("scale"):
             continue
+        decimal = re.fullmatch(r"(\d+)[.,](\d{1,2})", raw)  # "2,5", "1,5 miliardi"
         if not (evidence and m.group("scale")):
-            decimal = re.fullmatch(r"(\d+)[.,](\d{1,2})", raw)
             if decimal:
                 keys.add(f"{int(decimal.group(1))}.{decimal.group(2)}".rstrip("0").rstrip("."))
             if not decimal or len(decimal.group(2)) == 2:
                 keys.add(digits.lstrip("0") or "0")
         if m.group("scale"):
-            decimal = re.fullmatch(r"(\d+)[.,](\d{1,2})", raw)  # "1,5 miliardi"
             value = float(f"{decimal.group(1)}.{decimal.group(2)}") if decimal else float(digits)
             keys.add(str(round(value * _scale(m.group("scale")))))
     return keys

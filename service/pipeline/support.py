@@ -74,6 +74,11 @@ def outlets_cited(checks: Sequence[SentenceCheck], passages: list[Passage], orde
     return {passages[n - 1].outlet.casefold() for c in checks for n in c.passages(order)}
 
 
+def _evidence(passages: list[Passage], numbers: Sequence[int]) -> str:
+    """The title and text of passages ``numbers`` (1-based), what a claim's figures are checked against."""
+    return " ".join(f"{passages[n - 1].title} {passages[n - 1].text}" for n in numbers)
+
+
 def claim_of(sentence: str, passages: list[Passage]) -> str:
     """The sentence as a claim: no markers, no outlet names, no "According to"."""
     text = strip_outlets(_MARKERS.sub(" ", sentence), (p.outlet for p in passages))
@@ -246,8 +251,7 @@ class SupportChecker:
         also states the sentence's figures: GEA's sentence with AgenPress's 2.5 % is
         worded like GEA's passage, and moving it there would put 2.5 % under GEA.
         """
-        claim = claim_of(sentence, passages)
-        return not unsupported_numbers(claim, f"{passages[n - 1].title} {passages[n - 1].text}")
+        return not unsupported_numbers(claim_of(sentence, passages), _evidence(passages, [n]))
 
     @staticmethod
     def _verbatim(sentence: str, passages: list[Passage], cited: list[int]) -> bool:
@@ -260,7 +264,7 @@ class SupportChecker:
         if not cited:
             return False
         claim = claim_of(sentence, passages)
-        evidence = " ".join(f"{passages[n - 1].title} {passages[n - 1].text}" for n in cited)
+        evidence = _evidence(passages, cited)
         if number_keys(claim) and not unsupported_numbers(claim, evidence):
             return True
         return overlap(claim, evidence) >= VERBATIM_OVERLAP
