@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
+from service.backends.token_logprobs import TokenLogprobs
 from service.pipeline.confidence import drop_guessed_figures, guessed_figures
 
 SURE = math.log(0.98)
@@ -87,3 +90,29 @@ def test_digits_of_an_outlet_name_are_not_the_sentence_s_figure():
     text = "Secondo Il Sole 24 ORE [1], la Borsa sale."
     assert drop_guessed_figures(text, [2], {"24"}, ["Il Sole 24 ORE"]) == (text, [2])
     assert drop_guessed_figures(text, [2], {"24"}) == ("", [])
+
+
+class _Vocabulary:
+    """Three tokens: 0 = " il", 1 = "1", 2 = "4"."""
+
+    def n_vocab(self) -> int:
+        return 3
+
+    def detokenize(self, tokens: list[int]) -> bytes:
+        return "".join([" il", "1", "4"][t] for t in tokens).encode()
+
+
+def test_the_recorder_pairs_each_sampled_token_with_its_probability_from_the_call_before():
+    recorder = TokenLogprobs(_Vocabulary())
+    uniform = np.zeros(3, dtype=np.float32)
+    sure_of_4 = np.array([-30.0, -30.0, 0.0], dtype=np.float32)
+    recorder(np.array([7]), uniform)  # the first call: nothing sampled yet
+    assert recorder.tokens == []
+    recorder(np.array([7, 0]), uniform)  # " il" was sampled: no digit, not normalised
+    recorder(np.array([7, 0, 1]), sure_of_4)  # "1", sampled from the uniform logits
+    recorder(np.array([7, 0, 1, 2]), uniform)  # "4", sampled when it was sure
+    assert [t for t, _ in recorder.tokens] == [0, 1, 2]
+    assert recorder.tokens[0][1] == 0.0
+    assert abs(recorder.tokens[1][1] - np.log(1 / 3)) < 1e-6
+    assert abs(recorder.tokens[2][1]) < 1e-6
+    assert recorder.pieces() == [(" il", 0.0), ("1", recorder.tokens[1][1]), ("4", recorder.tokens[2][1])]

@@ -36,7 +36,7 @@ class TokenLogprobs:
             if self._logits is not None:
                 token = int(input_ids[-1])
                 holds_digit = any(c.isdigit() for c in self.piece(token))
-            self.tokens.append((token, self._logprob(token) if holds_digit else 0.0))
+                self.tokens.append((token, self._logprob(token) if holds_digit else 0.0))
         finally:
             self._logits = scores.copy() if len(scores) == self._n_vocab else None
         return scores
