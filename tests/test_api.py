@@ -8,6 +8,7 @@ import re
 import pytest
 
 from service.backends.llm import GenerationStats
+from service.pipeline.answer_type import misses_asked_kind
 from service.pipeline.confidence import guessed_figures
 from tests.conftest import DEV_DATA, check_citation_invariants
 
@@ -112,6 +113,35 @@ def test_a_figure_the_model_guessed_is_not_published(dev_client):
     floor = dev_client.app.state.settings.answer_min_figure_confidence
     assert guessed_figures(reply, floor, q["question"]), "".join(p for p, _ in reply)
     assert body["abstained"] is True and body["citations"] == [], body
+
+
+def test_an_answer_without_the_kind_of_value_asked_for_is_an_abstention(dev_client):
+    """At what time did the Milan exchange halt trading? The articles say it halted, not
+    when. The model answers with the passage that says it halted (a true, cited sentence
+    without a time), so the service abstains: nothing in the reply gives a time."""
+    question = (
+        "A che ora la Borsa di Milano ha interrotto le contrattazioni durante il blackout "
+        "informatico del 19 luglio 2024?"
+    )
+    generator = dev_client.app.state.answers._generator
+    stream = generator.stream
+    replies: list[str] = []
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        replies.append("")
+        for piece in stream(*args, **kwargs):  # the real model; its text is only kept
+            replies[-1] += piece
+            yield piece
+
+    generator.stream = recording
+    try:
+        body = dev_client.post("/v1/ask", json={"question": question}).json()
+    finally:
+        del generator.stream
+    reply = replies[-1]
+    assert "Borsa" in reply and "NOT_FOUND" not in reply, reply  # the model did answer
+    assert misses_asked_kind(question, [reply], []), reply
+    assert body["abstained"] is True and body["citations"] == [] and body["language"] == "it", body
 
 
 def test_conflict_dev_question_cites_both_sides(dev_client):

@@ -16,6 +16,7 @@ from service.pipeline.cite import (
     tidy_spacing,
     unsupported_numbers,
 )
+from service.pipeline.grounding import recite_figures
 from service.pipeline.retrieve import Passage
 
 
@@ -247,3 +248,63 @@ def test_a_decimal_is_not_backed_by_its_digits_as_an_integer():
     assert kept == ""
     kept, _ = drop_unsupported_numbers("According to GEA [1], inflation is 2.4% in 2024.", passages, [1])
     assert kept == "According to GEA [1], inflation is 2.4% in 2024."
+
+
+def test_a_figure_cited_to_the_wrong_passage_moves_to_the_passage_that_holds_it():
+    passages = [
+        _passage("Panorama", "Il 23enne Filippo Turetta è stato condannato all'ergastolo."),
+        _passage(
+            "Reggio Sera", "Il collegio presieduto da Stefano Manduzio ha riconosciuto il 22enne colpevole."
+        ),
+        _passage("Il Dubbio", "La Corte ha riconosciuto il 22enne colpevole di omicidio."),
+        _passage("Open", "La sentenza è arrivata dopo sei ore di camera di consiglio."),
+    ]
+    text = "Secondo Panorama [1], il collegio presieduto da Stefano Manduzio ha condannato il 22enne."
+    order = [1]
+    moved = recite_figures(text, passages, order, "Chi presiedeva il collegio?")
+    # both other passages hold "22": the one the sentence overlaps most wins
+    assert (
+        moved == "Secondo Panorama [2], il collegio presieduto da Stefano Manduzio ha condannato il 22enne."
+    )
+    assert order == [1, 2]
+    kept, kept_order = drop_unsupported_numbers(moved, passages, order)
+    assert kept_order == [2] and "22enne" in kept
+    # the passages the model listed on its sources line come first
+    order = [1]
+    moved = recite_figures(text, passages, order, "", listed=[3])
+    assert order == [1, 3] and "[2]" in moved
+    # a sentence whose cited passage holds its figures, or whose figures no passage holds, stays
+    for sentence in (
+        "Secondo Panorama [1], il 23enne è stato condannato.",
+        "Secondo Panorama [1], aveva 25 anni.",
+    ):
+        order = [1]
+        assert recite_figures(sentence, passages, order) == sentence and order == [1]
+    # several markers: the first becomes the holder's, the rest go
+    order = [1, 4]
+    moved = recite_figures(
+        "Per Panorama [1] e Open [2] Manduzio presiedeva, il 22enne.", passages, order, "", [2]
+    )
+    assert moved == "Per Panorama [3] e Open Manduzio presiedeva, il 22enne." and order == [1, 4, 2]
+    # a figure that recurs in a passage the model neither listed nor copied is not its source
+    order = [4]
+    claim = "Secondo Open [1], il processo è durato 22 giorni."
+    assert recite_figures(claim, passages, order) == claim and order == [4]
+    # nor is a passage another sentence already cites: the moved sentence would repeat it
+    order = [1, 2]
+    text = "Secondo Panorama [1], Manduzio presiedeva il collegio sul 22enne. Secondo Reggio Sera [2], il 22enne."
+    assert recite_figures(text, passages, order, "", [2]) == text
+
+
+def test_a_score_in_the_question_is_one_figure_and_a_round_of_16_is_not_a_figure():
+    match = [
+        _passage("Sardegna Live", "A Berlino la Svizzera vince 2-0 e vola ai quarti; al 37' Freuler segna.")
+    ]
+    assert missing_question_numbers("Chi ha segnato nella sconfitta per 2-1 contro la Svizzera?", match) == {
+        "1-2"
+    }
+    assert missing_question_numbers("Who scored in Italy's 0-2 defeat?", match) == set()
+    assert missing_question_numbers("Who scored in the round of 16 against Italy?", match) == set()
+    assert missing_question_numbers("Who scored in the last 16 match?", match) == set()
+    # a formation or a disease is not a score
+    assert missing_question_numbers("Perché il 4-3-3 contro la Svizzera?", match) == set()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ingest.chunking import split_sentences
 from service.backends.llm import GenerationStats, Generator
+from service.pipeline.answer_type import misses_asked_kind
 from service.pipeline.cite import (
     MarkerRewriter,
     best_quote,
@@ -32,6 +33,7 @@ from service.pipeline.grounding import (
     drop_unsupported_numbers,
     missing_question_months,
     missing_question_numbers,
+    recite_figures,
 )
 from service.pipeline.language import detect_language
 from service.pipeline.listing import passages_stating
@@ -304,6 +306,7 @@ class AnswerService:
             return
         order = list(rewriter.order)
         final = attach_missing_citations(shown.replace(NOT_FOUND, ""), passages, order, sources.numbers)
+        final = recite_figures(final, passages, order, question, sources.numbers)
         final, order = drop_unsupported_numbers(final, passages, order, question)
         names = [p.outlet for p in passages]
         reply = [(prefill, 0.0), *stats.token_logprobs] if stats.token_logprobs else []
@@ -327,8 +330,10 @@ class AnswerService:
         sentences = [Sentence(fix_attributions(c.text, outlets), c.citations, c.unsupported) for c in checks]
         final = " ".join(s.text for s in sentences)
         timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-        if not order or all(s.unsupported or not s.citations for s in sentences):
-            # Nothing in the answer is backed by a passage: say so rather than print it.
+        backed = [s.text for s in sentences if s.citations and not s.unsupported]
+        if not order or not backed or misses_asked_kind(question, backed, names):
+            # Nothing in the answer is backed by a passage, or nothing gives the kind of
+            # value asked for (a time, a date, an amount): say so rather than print it.
             yield Event("done", self._abstain(question, language, timings))
             return
         citations = [self._citation(i, passages[n - 1], final) for i, n in enumerate(order, start=1)]

@@ -26,6 +26,8 @@ from service.pipeline.retrieve import Passage
 # share of its content words comes from that passage.
 ATTACH_OVERLAP = 0.6
 
+_MARKERS = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
+
 
 def _evidence(p: Passage) -> str:
     return f"{p.title} {p.published or ''} {p.text}"
@@ -43,10 +45,28 @@ def missing_question_numbers(question: str, passages: list[Passage]) -> set[str]
     not cover what the question presupposes, so there is nothing to answer from.
     """
     evidence = " ".join(_evidence(p) for p in passages)
-    missing = unsupported_numbers(_without_outlets(question, passages), evidence)
+    asked = _DRAW_STAGE.sub(" ", _without_outlets(question, passages))
+    missing = unsupported_numbers(asked, evidence)
+    # A score is one figure: "the 2-1 defeat" is not backed by a "2-0" and a "1" elsewhere.
+    missing |= {f"{a}-{b}" for a, b in scores_in(asked) - scores_in(evidence)}
     # News pages write "lunedì 20 maggio" without the year: a question's full date whose
     # day and month the passages name is covered even though its year is not written.
     return missing - _years_of_dates_named(question, evidence)
+
+
+# "round of 16", "last 16": a stage of a draw (the passages say "ottavi"), not a figure.
+_DRAW_STAGE = re.compile(r"(?i)\b(?:round of|last|ultimi|ultime)\s+\d+\b")
+# "2-0", "2–1"; not "4-3-3", "COVID-19" or "2022-23".
+_SCORE = re.compile(r"(?<![\w\-–])(\d{1,2})\s*[-–]\s*(\d{1,2})(?![\w\-–])")
+
+
+def scores_in(text: str) -> set[tuple[int, int]]:
+    """Match scores in ``text`` as unordered pairs: "0-2" and "2-0" are the same result."""
+    pairs = set()
+    for a, b in _SCORE.findall(text):
+        x, y = sorted((int(a), int(b)))
+        pairs.add((x, y))
+    return pairs
 
 
 def days_and_months(tokens: list[str]) -> set[tuple[int, int]]:
@@ -141,6 +161,59 @@ def missing_question_months(question: str, story: list[Passage]) -> set[int]:
     if not wanted or not story:
         return set()
     return wanted - months_in(" ".join(_evidence(p) for p in story))
+
+
+def recite_figures(
+    text: str, passages: list[Passage], order: list[int], question: str = "", listed: Sequence[int] = ()
+) -> str:
+    """Point a sentence whose figures its cited passages lack at the passage that holds them.
+
+    The model copies a figure right and numbers its passage wrong ("Secondo Panorama
+    [1], … il 22enne …" where Reggio Sera's passage has "22enne" and Panorama's
+    "23enne"). When the cited passages miss some of the sentence's figures and other
+    prompt passages hold all of them, the sentence cites the one of those it overlaps
+    most (preferring passages the model listed on its sources line) instead of losing
+    the figure. Verification then checks the sentence against it like any marker.
+    ``order`` is extended in place; markers are rewritten, not renumbered.
+    """
+    allowed = number_keys(question)
+    listed = [n for n in listed if 1 <= n <= len(passages)]
+    sentences = split_sentences(text)
+    cites = [{order[k - 1] for k in markers_in(s) if 1 <= k <= len(order)} for s in sentences]
+    out = []
+    for j, sentence in enumerate(sentences):
+        cited = cites[j]
+        claim = _without_outlets(re.sub(r"\[\d+\]", " ", sentence), passages)
+        if not cited or not unsupported_numbers(
+            claim, " ".join(_evidence(passages[n - 1]) for n in cited), allowed
+        ):
+            out.append(sentence)
+            continue
+        # A holder the answer already cites elsewhere would only repeat that sentence. Any
+        # other holder must be one the model listed, or one whose words the sentence copies:
+        # a figure that merely recurs in an unrelated passage ("31,2%" of another vote)
+        # does not make that passage the source of the claim.
+        elsewhere = set().union(*(c for i, c in enumerate(cites) if i != j))
+        pool = [
+            i
+            for i, p in enumerate(passages, 1)
+            if i not in cited
+            and i not in elsewhere
+            and (i in listed or overlap(claim, p.text) >= ATTACH_OVERLAP)
+            and not unsupported_numbers(claim, _evidence(p), allowed)
+        ]
+        if not pool:
+            out.append(sentence)
+            continue
+        best = max(pool, key=lambda i: (i in listed, overlap(claim, passages[i - 1].text)))
+        if best not in order:
+            order.append(best)
+        # the first marker becomes the holder's, the others go
+        first = _MARKERS.search(sentence)
+        assert first is not None  # the sentence cites a passage
+        tail = re.sub(rf"\s*{_MARKERS.pattern}", "", sentence[first.end() :])
+        out.append(f"{sentence[: first.start()]}[{order.index(best) + 1}]{tail}")
+    return " ".join(out)
 
 
 def drop_unsupported_numbers(
