@@ -139,7 +139,7 @@ def test_an_answer_without_the_kind_of_value_asked_for_is_an_abstention(dev_clie
     finally:
         del generator.stream
     reply = replies[-1]
-    assert "Borsa" in reply and "NOT_FOUND" not in reply, reply  # the model did answer
+    assert reply.strip() and "NOT_FOUND" not in reply, reply  # the model did answer
     assert misses_asked_kind(question, [reply], []), reply
     assert body["abstained"] is True and body["citations"] == [] and body["language"] == "it", body
 

@@ -294,6 +294,14 @@ def test_a_figure_cited_to_the_wrong_passage_moves_to_the_passage_that_holds_it(
     order = [1, 2]
     text = "Secondo Panorama [1], Manduzio presiedeva il collegio sul 22enne. Secondo Reggio Sera [2], il 22enne."
     assert recite_figures(text, passages, order, "", [2]) == text
+    # two sentences that could move to the same passage: only the first does
+    order = [1]
+    text = "Secondo Panorama [1], il 22enne è colpevole. Per Panorama [1], Manduzio ha condannato il 22enne."
+    moved = recite_figures(text, passages, order, "", [2])
+    assert (
+        moved
+        == "Secondo Panorama [2], il 22enne è colpevole. Per Panorama [1], Manduzio ha condannato il 22enne."
+    )
 
 
 def test_a_score_in_the_question_is_one_figure_and_a_round_of_16_is_not_a_figure():
@@ -306,5 +314,10 @@ def test_a_score_in_the_question_is_one_figure_and_a_round_of_16_is_not_a_figure
     assert missing_question_numbers("Who scored in Italy's 0-2 defeat?", match) == set()
     assert missing_question_numbers("Who scored in the round of 16 against Italy?", match) == set()
     assert missing_question_numbers("Who scored in the last 16 match?", match) == set()
-    # a formation or a disease is not a score
+    # a formation or a range of days is not a score; Italian prose writes "vince 2 a 1"
     assert missing_question_numbers("Perché il 4-3-3 contro la Svizzera?", match) == set()
+    dates = [_passage("ANSA", "Si vota l'8 e 9 giugno; la Svizzera vince 2 a 1 a Colonia nel 2024.")]
+    assert missing_question_numbers("Chi vota alle europee dell'8-9 giugno?", dates) == set()
+    assert missing_question_numbers("Who scored in the 2-1 win?", dates) == set()
+    # "the last 48 hours" is a figure, only a draw's round is not
+    assert missing_question_numbers("What happened in the last 48 hours?", match) == {"48"}

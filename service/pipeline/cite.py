@@ -131,6 +131,23 @@ def blank_markers(text: str) -> str:
     return _MARKER.sub(lambda m: " " * len(m.group()), text)
 
 
+def cite_only(sentence: str, passage: int, order: list[int]) -> str:
+    """``sentence`` citing only ``passage``: its marker where the first one was, the others gone.
+
+    ``order`` (marker k cites passage ``order[k-1]``) is extended in place when the
+    passage is new; a sentence without a marker gets one before its final punctuation.
+    """
+    if passage not in order:
+        order.append(passage)
+    marker = f"[{order.index(passage) + 1}]"
+    first = re.search(rf"\s*{_MARKER.pattern}", sentence)
+    if first:
+        head = sentence[: first.start()] + f" {marker}"
+        return head + re.sub(rf"\s*{_MARKER.pattern}", "", sentence[first.end() :])
+    m = re.search(r"[.!?…]+[»\"”’]?$", sentence)
+    return sentence[: m.start()] + f" {marker}" + sentence[m.start() :] if m else f"{sentence} {marker}"
+
+
 def fix_attributions(text: str, outlets: dict[int, str]) -> str:
     """Make the outlet named before a marker the outlet of the cited passage.
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from ingest.chunking import split_sentences
 from service.pipeline.cite import (
+    blank_markers,
+    cite_only,
     markers_in,
     number_keys,
     overlap,
@@ -26,11 +28,14 @@ from service.pipeline.retrieve import Passage
 # share of its content words comes from that passage.
 ATTACH_OVERLAP = 0.6
 
-_MARKERS = re.compile(r"\[\d+(?:\s*[,;]\s*\d+)*\]")
-
 
 def _evidence(p: Passage) -> str:
     return f"{p.title} {p.published or ''} {p.text}"
+
+
+def _claim(text: str, passages: list[Passage]) -> str:
+    """``text`` as a claim whose figures are checked: no markers, no outlet names."""
+    return _without_outlets(blank_markers(text), passages)
 
 
 def _without_outlets(text: str, passages: list[Passage]) -> str:
@@ -48,24 +53,39 @@ def missing_question_numbers(question: str, passages: list[Passage]) -> set[str]
     asked = _DRAW_STAGE.sub(" ", _without_outlets(question, passages))
     missing = unsupported_numbers(asked, evidence)
     # A score is one figure: "the 2-1 defeat" is not backed by a "2-0" and a "1" elsewhere.
-    missing |= {f"{a}-{b}" for a, b in scores_in(asked) - scores_in(evidence)}
+    missing |= {f"{a}-{b}" for a, b in scores_in(asked) - scores_in(evidence, evidence=True)}
     # News pages write "lunedì 20 maggio" without the year: a question's full date whose
     # day and month the passages name is covered even though its year is not written.
     return missing - _years_of_dates_named(question, evidence)
 
 
 # "round of 16", "last 16": a stage of a draw (the passages say "ottavi"), not a figure.
-_DRAW_STAGE = re.compile(r"(?i)\b(?:round of|last|ultimi|ultime)\s+\d+\b")
-# "2-0", "2–1"; not "4-3-3", "COVID-19" or "2022-23".
-_SCORE = re.compile(r"(?<![\w\-–])(\d{1,2})\s*[-–]\s*(\d{1,2})(?![\w\-–])")
+_DRAW_STAGE = re.compile(r"(?i)\b(?:round of|last)\s+(?:8|16|32|64)\b")
+# "2-0", "2–1"; not "4-3-3", "COVID-19", "2022-23" or a range of days ("8-9 giugno").
+_SCORE = re.compile(r"(?<![\w\-–])(\d{1,2})\s*[-–]\s*(\d{1,2})(?![\w\-–])(?=\s*(?P<next>[^\W\d_]*))")
+# Italian prose also writes a result "per 2 a 1": as evidence, that backs a "2-1".
+_SCORE_IN_WORDS = re.compile(
+    r"(?i)\b(?:per|vince|vinto|batte|battuto|finisce|finita)\s+(\d{1,2})\s+a\s+(\d{1,2})\b"
+)
 
 
-def scores_in(text: str) -> set[tuple[int, int]]:
-    """Match scores in ``text`` as unordered pairs: "0-2" and "2-0" are the same result."""
+def scores_in(text: str, evidence: bool = False) -> set[tuple[int, int]]:
+    """Match scores in ``text`` as unordered pairs: "0-2" and "2-0" are the same result.
+
+    A pair followed by a month name is a range of days, not a score. As ``evidence``,
+    "vince 2 a 1" counts too.
+    """
+    found = [
+        (m.group(1), m.group(2))
+        for m in _SCORE.finditer(text)
+        if m.group("next").casefold() not in MONTH_NAMES
+    ]
+    if evidence:
+        found += _SCORE_IN_WORDS.findall(text)
     pairs = set()
-    for a, b in _SCORE.findall(text):
-        x, y = sorted((int(a), int(b)))
-        pairs.add((x, y))
+    for a, b in found:
+        low, high = sorted((int(a), int(b)))
+        pairs.add((low, high))
     return pairs
 
 
@@ -84,7 +104,7 @@ def days_and_months(tokens: list[str]) -> set[tuple[int, int]]:
 
 def _years_of_dates_named(question: str, evidence: str) -> set[str]:
     """Years of the question's full dates ("20 maggio 2024") whose day and month ``evidence`` names."""
-    tokens = _TOKEN.findall(question)
+    tokens = TOKEN.findall(question)
     named = dates_in(evidence)
     years = set()
     for i, t in enumerate(tokens):
@@ -114,7 +134,7 @@ _MONTHS = {
     )
     for name in names.split()
 }
-_TOKEN = re.compile(r"[^\W_]+")
+TOKEN = re.compile(r"[^\W_]+")
 
 
 # The month names and short forms that months_in() knows, lower-case.
@@ -123,7 +143,7 @@ MONTH_NAMES = frozenset(_MONTHS)
 
 def dates_in(text: str) -> set[tuple[int, int]]:
     """(day, month) pairs ``text`` writes ("20 maggio", "May 20")."""
-    return days_and_months(_TOKEN.findall(text))
+    return days_and_months(TOKEN.findall(text))
 
 
 def is_year(token: str) -> bool:
@@ -137,7 +157,7 @@ def months_in(text: str) -> set[int]:
     Short forms ("Mar") and the English names that are also verbs ("May", "March")
     count only next to a number ("May 2023", "20 March"); other names always count.
     """
-    tokens = _TOKEN.findall(text)
+    tokens = TOKEN.findall(text)
     found = set()
     for i, w in enumerate(tokens):
         key = w.casefold()
@@ -183,7 +203,7 @@ def recite_figures(
     out = []
     for j, sentence in enumerate(sentences):
         cited = cites[j]
-        claim = _without_outlets(re.sub(r"\[\d+\]", " ", sentence), passages)
+        claim = _claim(sentence, passages)
         if not cited or not unsupported_numbers(
             claim, " ".join(_evidence(passages[n - 1]) for n in cited), allowed
         ):
@@ -206,13 +226,8 @@ def recite_figures(
             out.append(sentence)
             continue
         best = max(pool, key=lambda i: (i in listed, overlap(claim, passages[i - 1].text)))
-        if best not in order:
-            order.append(best)
-        # the first marker becomes the holder's, the others go
-        first = _MARKERS.search(sentence)
-        assert first is not None  # the sentence cites a passage
-        tail = re.sub(rf"\s*{_MARKERS.pattern}", "", sentence[first.end() :])
-        out.append(f"{sentence[: first.start()]}[{order.index(best) + 1}]{tail}")
+        cites[j] = {best}
+        out.append(cite_only(sentence, best, order))
     return " ".join(out)
 
 
@@ -237,7 +252,7 @@ def drop_unsupported_numbers(
             evidence = " ".join(_evidence(passages[n - 1]) for n in cited)
 
             def unsupported(part: str, evidence: str = evidence) -> bool:
-                claim = _without_outlets(re.sub(r"\[\d+\]", " ", part), passages)
+                claim = _claim(part, passages)
                 return bool(unsupported_numbers(claim, evidence, allowed))
 
             if unsupported(sentence):

@@ -23,6 +23,7 @@ import numpy as np
 from ingest.chunking import split_sentences
 from service.backends.embedder import Embedder
 from service.pipeline.cite import (
+    cite_only,
     figure_keys,
     markers_in,
     number_keys,
@@ -134,9 +135,9 @@ class SupportChecker:
                     and scores[best - 1] > cited_best + REATTRIBUTE_MARGIN
                     and self._holds_figures(sentence, passages, best)
                 ):
-                    sentence, cited = self._recite(sentence, best, order), [best]
+                    sentence, cited = cite_only(sentence, best, order), [best]
             elif scores[best - 1] >= ATTACH_MIN:
-                sentence, cited = self._recite(sentence, best, order), [best]
+                sentence, cited = cite_only(sentence, best, order), [best]
             support = max((float(scores[n - 1]) for n in cited), default=0.0)
             out.append(sentence)
             flags.append((support < SUPPORTED_MIN and not self._verbatim(sentence, passages, cited), support))
@@ -268,19 +269,6 @@ class SupportChecker:
         if number_keys(claim) and not unsupported_numbers(claim, evidence):
             return True
         return overlap(claim, evidence) >= VERBATIM_OVERLAP
-
-    @staticmethod
-    def _recite(sentence: str, passage: int, order: list[int]) -> str:
-        """``sentence`` citing only ``passage`` (its marker placed where the first one was)."""
-        if passage not in order:
-            order.append(passage)
-        marker = f"[{order.index(passage) + 1}]"
-        first = re.search(r"\s*\[\d+\]", sentence)
-        if first:
-            head = sentence[: first.start()] + f" {marker}"
-            return head + _MARKERS.sub("", sentence[first.end() :])
-        m = re.search(r"[.!?…]+[»\"”’]?$", sentence)
-        return sentence[: m.start()] + f" {marker}" + sentence[m.start() :] if m else f"{sentence} {marker}"
 
 
 def merge_repeats(
