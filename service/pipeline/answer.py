@@ -333,7 +333,7 @@ class AnswerService:
         backed = [s.text for s in sentences if s.citations and not s.unsupported]
         if not order or not backed or misses_asked_kind(question, backed, names):
             # Nothing in the answer is backed by a passage, or nothing gives the kind of
-            # value asked for (a time, a date, an amount): say so rather than print it.
+            # value asked for (a time, a date, an amount, a rank): say so rather than print it.
             yield Event("done", self._abstain(question, language, timings))
             return
         citations = [self._citation(i, passages[n - 1], final) for i, n in enumerate(order, start=1)]

@@ -190,11 +190,13 @@ def recite_figures(
 
     The model copies a figure right and numbers its passage wrong ("Secondo Panorama
     [1], … il 22enne …" where Reggio Sera's passage has "22enne" and Panorama's
-    "23enne"). When the cited passages miss some of the sentence's figures and other
-    prompt passages hold all of them, the sentence cites the one of those it overlaps
-    most (preferring passages the model listed on its sources line) instead of losing
-    the figure. Verification then checks the sentence against it like any marker.
-    ``order`` is extended in place; markers are rewritten, not renumbered.
+    "23enne"). When the cited passages miss some of the sentence's figures, and another
+    prompt passage holds all of them, was listed by the model on its sources line or
+    has its words copied by the sentence (≥ ``ATTACH_OVERLAP``), and is cited by no
+    other sentence, the sentence cites it instead of losing the figure (a listed one
+    first, then the one it overlaps most). Verification then checks the sentence
+    against it like any marker. ``order`` is extended in place; markers are rewritten,
+    not renumbered.
     """
     allowed = number_keys(question)
     listed = [n for n in listed if 1 <= n <= len(passages)]
@@ -214,18 +216,16 @@ def recite_figures(
         # a figure that merely recurs in an unrelated passage ("31,2%" of another vote)
         # does not make that passage the source of the claim.
         elsewhere = set().union(*(c for i, c in enumerate(cites) if i != j))
-        pool = [
-            i
+        copied = {
+            i: overlap(claim, p.text)
             for i, p in enumerate(passages, 1)
-            if i not in cited
-            and i not in elsewhere
-            and (i in listed or overlap(claim, p.text) >= ATTACH_OVERLAP)
-            and not unsupported_numbers(claim, _evidence(p), allowed)
-        ]
+            if i not in cited and i not in elsewhere and not unsupported_numbers(claim, _evidence(p), allowed)
+        }
+        pool = [i for i, share in copied.items() if i in listed or share >= ATTACH_OVERLAP]
         if not pool:
             out.append(sentence)
             continue
-        best = max(pool, key=lambda i: (i in listed, overlap(claim, passages[i - 1].text)))
+        best = max(pool, key=lambda i: (i in listed, copied[i]))
         cites[j] = {best}
         out.append(cite_only(sentence, best, order))
     return " ".join(out)
