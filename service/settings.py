@@ -374,6 +374,14 @@ class Settings(BaseSettings):
         "unanswerable questions abstain instead of 5 (README 'Evaluation'). false: the model "
         "answers directly.",
     )
+    answer_recheck_outlet_questions: bool = Field(
+        True,
+        description="A question that asks which outlet reported something is first read again with "
+        "the direct prompt (the one of answer_sources_first=false) in a prompt-cache slot of its own; "
+        "when that reading opens with NOT_FOUND, the service abstains. Costs one more prompt "
+        "evaluation on those questions only, and the memory of a second llama.cpp context (created "
+        "at the first such question). Only with answer_sources_first.",
+    )
     answer_min_figure_confidence: float = Field(
         0.35,
         ge=0.0,

@@ -53,6 +53,11 @@ def test_search_finds_italian_paragraphs_for_english_query(dev_client):
     assert "olimpiadi-parigi-2024-medagliere.txt" in {h["article_id"] for h in r.json()["results"]}
 
 
+def parse_sse(raw: str) -> list[tuple[str, dict]]:
+    """(event, data) pairs of a server-sent event stream."""
+    return [(m.group(1), json.loads(m.group(2))) for m in re.finditer(r"event: (\w+)\ndata: (.*)\n\n", raw)]
+
+
 def test_streaming_gives_same_final_answer(dev_client):
     question = "Quale testata riferisce che Musk avrebbe parlato anche con Sergei Kiriyenko?"
     plain = dev_client.post("/v1/ask", json={"question": question}).json()
@@ -60,7 +65,7 @@ def test_streaming_gives_same_final_answer(dev_client):
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         raw = "".join(r.iter_text())
-    events = [(m.group(1), json.loads(m.group(2))) for m in re.finditer(r"event: (\w+)\ndata: (.*)\n\n", raw)]
+    events = parse_sse(raw)
     kinds = [k for k, _ in events]
     assert kinds[-1] == "done"
     done = events[-1][1]
@@ -81,13 +86,37 @@ def dev_question(qid: str) -> dict:
 def test_unanswerable_dev_question_abstains_in_its_language(dev_client):
     # The cover night's radio-jury share: on topic, but no article gives it. The model's
     # figure is in no passage it cites, so grounding removes the claim and Fonti abstains.
-    # (dev-043, "which newspaper interviewed Musk?", is answered since the sources line:
-    # see README, Dev-set figures.)
     q = dev_question("dev-041")
     assert q["kind"] == "unanswerable"
     body = dev_client.post("/v1/ask", json={"question": q["question"]}).json()
     assert body["abstained"] is True and body["citations"] == [] and body["sentences"] == []
     assert body["language"] == "it" and "articoli" in body["answer"]
+
+
+def test_a_which_outlet_question_whose_premise_no_passage_states_is_not_answered(dev_client):
+    """No article says a newspaper interviewed Musk: the passages on the story name outlets all
+    the same. The second reading (direct prompt, its own prompt-cache slot) opens with NOT_FOUND,
+    so the answer generation never starts and nothing is streamed."""
+    q = dev_question("dev-043")
+    assert q["kind"] == "unanswerable"
+    generator = dev_client.app.state.answers._generator
+    stream = generator.stream
+    slots: list[str] = []
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        slots.append(kwargs.get("slot", "answer"))  # the real model; the slot is only noted
+        yield from stream(*args, **kwargs)
+
+    generator.stream = recording
+    try:
+        r = dev_client.post("/v1/ask", json={"question": q["question"], "stream": True})
+    finally:
+        del generator.stream
+    events = parse_sse(r.text)
+    assert [e for e, _ in events] == ["done"], events  # no token of an answer was shown
+    body = events[-1][1]
+    assert body["abstained"] is True and body["citations"] == [] and body["language"] == "it", body
+    assert slots == ["recheck"] and "recheck_ms" in body["timings"], (slots, body["timings"])
 
 
 def test_a_figure_the_model_guessed_is_not_published(dev_client):
@@ -193,6 +222,7 @@ def test_a_which_outlets_question_cites_every_outlet_stating_the_detail(
 ):
     body = dev_client.post("/v1/ask", json={"question": question}).json()
     check_citation_invariants(body)
+    assert "recheck_ms" in body["timings"], body["timings"]  # read twice, and the second reading answers
     assert not body["abstained"], body
     assert {c["outlet"] for c in body["citations"]} == outlets, body
     assert all(detail in c["quote"] for c in body["citations"]), body["citations"]

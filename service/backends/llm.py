@@ -95,7 +95,8 @@ class Generator(Protocol):
         """Yield text deltas; the caller may stop iterating early to cancel.
 
         ``slot`` names a prompt cache: calls with different fixed system prompts (answers,
-        follow-up rewriting) use different slots so neither evicts the other's prefix.
+        follow-up rewriting, the second reading of which-outlet questions) use different
+        slots so none evicts another's prefix.
         ``prefix`` starts the reply (assistant prefill) when :attr:`prefills` is true:
         the deltas continue it and do not repeat it. Backends that cannot prefill ignore it.
         ``logprobs``: record the reply's token log-probabilities in ``stats.token_logprobs``
@@ -158,7 +159,9 @@ class LlamaCppGenerator:
 
     def _context(self, slot: str) -> Any:
         if slot not in self._slots:
-            self._slots[slot] = self._load(min(self._settings.n_ctx, 2048))
+            # Follow-up rewriting prompts are short; other slots read answer-sized prompts.
+            n_ctx = min(self._settings.n_ctx, 2048) if slot == "condense" else self._settings.n_ctx
+            self._slots[slot] = self._load(n_ctx)
         return self._slots[slot]
 
     @property

@@ -2,7 +2,8 @@
 
 Abstention is decided from evidence, not only from the model's words: the service
 abstains when retrieval finds nothing on topic, when the question's figures are in
-no passage, when the model says the passages do not answer, and when nothing of the
+no passage, when a second reading of a which-outlet question finds its premise
+unstated, when the model says the passages do not answer, and when nothing of the
 answer survives grounding (every claim needs a passage that states it, and a figure
 the model wrote unsure of itself is a guess, not a reading).
 """
@@ -37,8 +38,9 @@ from service.pipeline.grounding import (
 )
 from service.pipeline.language import detect_language
 from service.pipeline.listing import passages_stating
-from service.pipeline.prompts import PromptLibrary
+from service.pipeline.prompts import NOT_FOUND, PromptLibrary
 from service.pipeline.quotes import answer_stating, cite_stating, keep_stating, quote_named, quote_sources
+from service.pipeline.recheck import PremiseCheck
 from service.pipeline.retrieve import Passage, Retriever
 from service.pipeline.sanitize import AnswerGuard
 from service.pipeline.sources import SOURCES_PREFILL, SourcesHead
@@ -48,7 +50,6 @@ from service.settings import Settings
 if TYPE_CHECKING:
     from service.metrics import Metrics
 
-NOT_FOUND = "NOT_FOUND"
 # A named outlet's passage this far under its best one is from another of its stories
 # (e5 cosine; on the dev questions that name outlets, the on-topic ones sat within 0.02).
 NAMED_OUTLET_MARGIN = 0.05
@@ -137,6 +138,7 @@ class AnswerService:
         prompts: PromptLibrary,
         settings: Settings,
         metrics: Metrics | None = None,
+        recheck: PremiseCheck | None = None,
     ):
         self._retriever = retriever
         self._checker = SupportChecker(retriever.embedder)
@@ -144,6 +146,7 @@ class AnswerService:
         self._prompts = prompts
         self._settings = settings
         self._metrics = metrics
+        self._recheck = recheck
 
     def pack(self, passages: list[Passage]) -> list[Passage]:
         """Keep passages in rank order while they fit the passage token budget (at least one)."""
@@ -236,6 +239,16 @@ class AnswerService:
             timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
             yield Event("done", self._abstain(question, language, timings))
             return
+        if self._recheck is not None and self._recheck.applies(question):
+            # "Which outlet reports that X?": a second reading first, so that a withheld
+            # answer is never streamed (see service/pipeline/recheck.py).
+            t2 = time.perf_counter()
+            unstated = self._recheck.unstated(question, language, passages)
+            timings["recheck_ms"] = round((time.perf_counter() - t2) * 1000, 1)
+            if unstated:
+                timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+                yield Event("done", self._abstain(question, language, timings))
+                return
         messages = self._prompts.answer_messages(question, language, passages)
         stats = GenerationStats()
         rewriter = MarkerRewriter(valid=len(passages))

@@ -12,6 +12,9 @@ from service.backends.llm import ChatMessage
 from service.pipeline.language import language_name
 from service.pipeline.sanitize import quote_for_answer, quote_for_prompt, redact_instructions
 
+# What the answer prompts tell the model to write when no passage states the answer.
+NOT_FOUND = "NOT_FOUND"
+
 
 class PromptLibrary:
     """The answer prompt (system + user) and the abstention sentence."""
