@@ -286,7 +286,7 @@ def _measure(
         seen += len(records)
         answer_records = [r for r in records if r["slot"] == "answer"]
         row["fonti"] = fonti | {k: body[k] for k in ("timings", "abstained", "answer")}
-        if not answer_records:  # abstained before the LLM (off-topic, missing figures)
+        if not answer_records:  # no answer generation: off-topic, missing figures, recheck
             row["llm"] = False
             yield row
             continue

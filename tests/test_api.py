@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -53,6 +57,34 @@ def test_search_finds_italian_paragraphs_for_english_query(dev_client):
     assert "olimpiadi-parigi-2024-medagliere.txt" in {h["article_id"] for h in r.json()["results"]}
 
 
+@dataclass
+class Generation:
+    """One call of the model during a request: its keyword arguments and the text it produced."""
+
+    kwargs: dict[str, Any]
+    text: str = ""
+
+
+@contextmanager
+def recorded(client) -> Iterator[list[Generation]]:  # type: ignore[no-untyped-def]
+    """Note every call of the app's real model (arguments and text) while the block runs."""
+    generator = client.app.state.answers._generator
+    stream = generator.stream
+    calls: list[Generation] = []
+
+    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(Generation(kwargs))
+        for piece in stream(*args, **kwargs):  # the real model; its text is only kept
+            calls[-1].text += piece
+            yield piece
+
+    generator.stream = recording
+    try:
+        yield calls
+    finally:
+        del generator.stream
+
+
 def parse_sse(raw: str) -> list[tuple[str, dict]]:
     """(event, data) pairs of a server-sent event stream."""
     return [(m.group(1), json.loads(m.group(2))) for m in re.finditer(r"event: (\w+)\ndata: (.*)\n\n", raw)]
@@ -91,6 +123,7 @@ def test_unanswerable_dev_question_abstains_in_its_language(dev_client):
     body = dev_client.post("/v1/ask", json={"question": q["question"]}).json()
     assert body["abstained"] is True and body["citations"] == [] and body["sentences"] == []
     assert body["language"] == "it" and "articoli" in body["answer"]
+    assert "recheck_ms" not in body["timings"]  # not a which-outlet question: read once
 
 
 def test_a_which_outlet_question_whose_premise_no_passage_states_is_not_answered(dev_client):
@@ -99,24 +132,15 @@ def test_a_which_outlet_question_whose_premise_no_passage_states_is_not_answered
     so the answer generation never starts and nothing is streamed."""
     q = dev_question("dev-043")
     assert q["kind"] == "unanswerable"
-    generator = dev_client.app.state.answers._generator
-    stream = generator.stream
-    slots: list[str] = []
-
-    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
-        slots.append(kwargs.get("slot", "answer"))  # the real model; the slot is only noted
-        yield from stream(*args, **kwargs)
-
-    generator.stream = recording
-    try:
+    with recorded(dev_client) as calls:
         r = dev_client.post("/v1/ask", json={"question": q["question"], "stream": True})
-    finally:
-        del generator.stream
     events = parse_sse(r.text)
     assert [e for e, _ in events] == ["done"], events  # no token of an answer was shown
     body = events[-1][1]
     assert body["abstained"] is True and body["citations"] == [] and body["language"] == "it", body
+    slots = [c.kwargs.get("slot", "answer") for c in calls]
     assert slots == ["recheck"] and "recheck_ms" in body["timings"], (slots, body["timings"])
+    assert calls[0].text.lstrip().startswith("NOT_FOUND"), calls[0].text
 
 
 def test_a_figure_the_model_guessed_is_not_published(dev_client):
@@ -125,20 +149,10 @@ def test_a_figure_the_model_guessed_is_not_published(dev_client):
     unsure of its digits: the sentence leaves the answer and Fonti abstains."""
     q = dev_question("dev-045")
     assert q["kind"] == "unanswerable"
-    generator = dev_client.app.state.answers._generator
-    stream = generator.stream
-    seen: list[GenerationStats] = []
-
-    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
-        seen.append(kwargs["stats"])  # the real model; its statistics are only kept
-        yield from stream(*args, **kwargs)
-
-    generator.stream = recording
-    try:
+    with recorded(dev_client) as calls:
         body = dev_client.post("/v1/ask", json={"question": q["question"]}).json()
-    finally:
-        del generator.stream
-    reply = seen[-1].token_logprobs
+    stats: GenerationStats = calls[-1].kwargs["stats"]
+    reply = stats.token_logprobs
     floor = dev_client.app.state.settings.answer_min_figure_confidence
     assert guessed_figures(reply, floor, q["question"]), "".join(p for p, _ in reply)
     assert body["abstained"] is True and body["citations"] == [], body
@@ -152,22 +166,9 @@ def test_an_answer_without_the_kind_of_value_asked_for_is_an_abstention(dev_clie
         "A che ora la Borsa di Milano ha interrotto le contrattazioni durante il blackout "
         "informatico del 19 luglio 2024?"
     )
-    generator = dev_client.app.state.answers._generator
-    stream = generator.stream
-    replies: list[str] = []
-
-    def recording(*args, **kwargs):  # type: ignore[no-untyped-def]
-        replies.append("")
-        for piece in stream(*args, **kwargs):  # the real model; its text is only kept
-            replies[-1] += piece
-            yield piece
-
-    generator.stream = recording
-    try:
+    with recorded(dev_client) as calls:
         body = dev_client.post("/v1/ask", json={"question": question}).json()
-    finally:
-        del generator.stream
-    reply = replies[-1]
+    reply = calls[-1].text
     assert reply.strip() and "NOT_FOUND" not in reply, reply  # the model did answer
     assert misses_asked_kind(question, [reply], []), reply
     assert body["abstained"] is True and body["citations"] == [] and body["language"] == "it", body

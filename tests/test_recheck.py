@@ -8,53 +8,66 @@ which-outlets questions that are still answered).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from service.pipeline.prompts import PromptLibrary
 from service.pipeline.recheck import MAX_TOKENS, SLOT, PremiseCheck
+from service.pipeline.retrieve import Passage
 from service.settings import REPO_ROOT
 
-
-@dataclass
-class Passage:
-    number: int
-    outlet: str
-    title: str
-    text: str
-
-
-PASSAGES = [Passage(1, "Il Foglio", "Il ponte chiude", "Il sindaco ha chiuso il ponte fino a marzo.")]
+PASSAGES = [
+    Passage(
+        chunk_id="c1",
+        article_id="ponte.txt",
+        outlet="Il Foglio",
+        title="Il ponte chiude",
+        text="Il sindaco ha chiuso il ponte fino a marzo.",
+        url=None,
+        published=None,
+        score=1.0,
+        dense_score=0.9,
+        number=1,
+    )
+]
 
 
 class Scripted:
-    """Yields the given deltas; records the call and how far the caller read."""
+    """Yields the given deltas (an exception is raised); records the call and how far it was read.
 
-    def __init__(self, deltas: list[str]):
+    The stream object is kept here, so ``closed`` is set only by an explicit close, not
+    when the caller drops it.
+    """
+
+    def __init__(self, deltas: list[str | Exception]):
         self.deltas = deltas
         self.calls: list[dict[str, Any]] = []
         self.read = 0
         self.closed = False
+        self.streams: list[Iterator[str]] = []
 
-    def stream(self, messages: list[dict[str, str]], **kwargs: Any) -> Iterator[str]:
-        self.calls.append({"messages": messages, **kwargs})
+    def _deltas(self) -> Iterator[str]:
         try:
             for d in self.deltas:
                 self.read += 1
+                if isinstance(d, Exception):
+                    raise d
                 yield d
         finally:
             self.closed = True
 
+    def stream(self, messages: list[dict[str, str]], **kwargs: Any) -> Iterator[str]:
+        self.calls.append({"messages": messages, **kwargs})
+        self.streams.append(self._deltas())
+        return self.streams[-1]
 
-def check(deltas: list[str]) -> tuple[bool, Scripted]:
+
+def check(deltas: list[str | Exception]) -> tuple[bool, Scripted]:
     generator = Scripted(deltas)
     direct = PromptLibrary(REPO_ROOT / "prompts", sources_first=False)
-    unstated = PremiseCheck(generator, direct).unstated(
-        "Quale testata scrive che il ponte crolla?", "it", PASSAGES
-    )  # type: ignore[arg-type]
-    return unstated, generator
+    question = "Quale testata scrive che il ponte crolla?"
+    return PremiseCheck(generator, direct).unstated(question, "it", PASSAGES), generator  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -68,13 +81,24 @@ def check(deltas: list[str]) -> tuple[bool, Scripted]:
         (["NOT", " really"], False, 2),
         # "N" could be NOT_FOUND: read on
         (["N", "OT_FOUND"], True, 2),
+        (["", " ", "NOT_FOUND"], True, 3),
+        # only the opening counts: a reply that gives up later is the answer's business
+        (["Answer", ": NOT_FOUND"], False, 1),
+        # cut off by the token limit before the signal was complete
+        (["NOT", "_FO"], False, 2),
         ([], False, 0),
     ],
 )
-def test_reads_only_as_far_as_the_signal(deltas: list[str], unstated: bool, read: int):
+def test_reads_only_as_far_as_the_signal(deltas: list[str | Exception], unstated: bool, read: int):
     got, generator = check(deltas)
     assert got is unstated
     assert generator.read == read and generator.closed  # the model is stopped, not left running
+
+
+def test_a_failed_second_reading_answers_as_without_it(caplog: pytest.LogCaptureFixture):
+    got, generator = check(["NOT", RuntimeError("failed to create llama_context")])
+    assert got is False and generator.closed
+    assert "second reading" in caplog.text and "failed to create llama_context" in caplog.text
 
 
 def test_uses_the_direct_prompt_in_its_own_slot():

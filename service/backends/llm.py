@@ -144,7 +144,8 @@ class LlamaCppGenerator:
         self._settings = settings
         self._model_path = model_path
         self._llm = self._load(settings.n_ctx)
-        # Extra contexts on the same mmap'd weights, one per prompt-cache slot.
+        # One more llama.cpp model and context per other prompt-cache slot, made at its first
+        # use: they map the same weights file (shared pages), but each repacks its weights (~0.7 GB).
         self._slots: dict[str, Any] = {"answer": self._llm}
         self._formatter = _gguf_chat_formatter(self._llm)
         self.name = model_path.name
@@ -159,9 +160,7 @@ class LlamaCppGenerator:
 
     def _context(self, slot: str) -> Any:
         if slot not in self._slots:
-            # Follow-up rewriting prompts are short; other slots read answer-sized prompts.
-            n_ctx = min(self._settings.n_ctx, 2048) if slot == "condense" else self._settings.n_ctx
-            self._slots[slot] = self._load(n_ctx)
+            self._slots[slot] = self._load(self._settings.n_ctx)
         return self._slots[slot]
 
     @property

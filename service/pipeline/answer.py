@@ -93,7 +93,12 @@ class Answer:
 
 @dataclass(frozen=True)
 class Event:
-    """A streaming event: ``token`` (text delta), ``citation``, or ``done`` (the final answer)."""
+    """A streaming event: ``token`` (text delta), ``citation``, or ``done`` (the final answer).
+
+    ``checkpoint`` (no data, never sent to a client) marks a point after a model call that
+    showed nothing, where a caller that stops between events (a client gone, a deadline)
+    is heard before the next model call.
+    """
 
     kind: str
     data: Any
@@ -249,6 +254,7 @@ class AnswerService:
                 timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
                 yield Event("done", self._abstain(question, language, timings))
                 return
+            yield Event("checkpoint", None)
         messages = self._prompts.answer_messages(question, language, passages)
         stats = GenerationStats()
         rewriter = MarkerRewriter(valid=len(passages))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from service.backends.llm import Generator
-from service.pipeline.prompts import PromptLibrary
+from service.pipeline.prompts import NOT_FOUND, PromptLibrary
 
 # Only the last turns matter for a follow-up, and they bound the rewrite prompt.
 MAX_TURNS = 6
@@ -54,6 +54,6 @@ def standalone_question(
     text = "".join(generator.stream(messages, max_tokens=96, slot="condense"))
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     line = re.sub(r"^(Rewritten|Riscritta|Domanda)\s*:\s*", "", line, flags=re.IGNORECASE).strip(" \"'«»")
-    if not line or "NOT_FOUND" in line or len(line) > 4 * len(question) + 200 or "[" in line:
+    if not line or NOT_FOUND in line or len(line) > 4 * len(question) + 200 or "[" in line:
         return _fallback(question, turns)
     return line

@@ -14,12 +14,15 @@ evaluation and only on these questions.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from typing import Any
 
 from service.backends.llm import Generator
 from service.pipeline.listing import asks_which_outlets
 from service.pipeline.prompts import NOT_FOUND, PromptLibrary
+from service.pipeline.retrieve import Passage
+
+log = logging.getLogger(__name__)
 
 SLOT = "recheck"
 # NOT_FOUND is two or three tokens; a leading space or newline one more.
@@ -40,8 +43,13 @@ class PremiseCheck:
         """Whether ``question`` asks which outlet(s) reported something."""
         return asks_which_outlets(question)
 
-    def unstated(self, question: str, language: str, passages: Sequence[Any]) -> bool:
-        """True when the direct prompt's reply opens with NOT_FOUND (stops reading as soon as it knows)."""
+    def unstated(self, question: str, language: str, passages: Sequence[Passage]) -> bool:
+        """True when the direct prompt's reply opens with NOT_FOUND (stops reading as soon as it knows).
+
+        The check only ever withholds an answer: when the second reading fails (its llama.cpp
+        context cannot be made, a server error), it is logged and the question is answered
+        as without it; the answer's own generation reports a model that is really down.
+        """
         messages = self._prompts.answer_messages(question, language, passages)
         head = ""
         deltas = self._generator.stream(messages, max_tokens=MAX_TOKENS, slot=SLOT)
@@ -52,6 +60,10 @@ class PremiseCheck:
                     return True
                 if not NOT_FOUND.startswith(head):
                     return False
+        except Exception:
+            log.warning(
+                "the second reading of a which-outlet question failed; answering without it", exc_info=True
+            )
         finally:
             close = getattr(deltas, "close", None)
             if close is not None:
