@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -116,6 +117,20 @@ class Generator(Protocol):
     def check_ready(self) -> str | None:
         """None when the model can answer now, else what is wrong (for GET /readyz)."""
         ...
+
+
+@contextlib.contextmanager
+def closing(stream: Iterator[Any]) -> Iterator[None]:
+    """Close a :meth:`Generator.stream` on leaving the block, not whenever it is garbage-collected.
+
+    Closing the stream stops the model at once and releases it for the next request.
+    """
+    try:
+        yield
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
 
 
 class LlamaCppGenerator:

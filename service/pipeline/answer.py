@@ -10,7 +10,6 @@ the model wrote unsure of itself is a guess, not a reading).
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,7 +18,7 @@ from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from ingest.chunking import split_sentences
-from service.backends.llm import GenerationStats, Generator
+from service.backends.llm import GenerationStats, Generator, closing
 from service.pipeline.answer_type import misses_asked_kind
 from service.pipeline.cite import (
     MarkerRewriter,
@@ -104,17 +103,6 @@ class Event:
     data: Any
 
 
-@contextlib.contextmanager
-def _closing(it: Iterator[Any]) -> Iterator[None]:
-    """Close ``it`` (a generator) on leaving the block, rather than whenever it is garbage-collected."""
-    try:
-        yield
-    finally:
-        close = getattr(it, "close", None)
-        if close is not None:
-            close()
-
-
 def order_by_article(passages: list[Passage], within: str = "reading") -> list[Passage]:
     """Group passages by article (articles in rank order); number them 1..n.
 
@@ -166,7 +154,8 @@ class AnswerService:
             used += cost
         return kept
 
-    def _abstain(self, question: str, language: str, timings: dict[str, float]) -> Answer:
+    def _abstain(self, question: str, language: str, timings: dict[str, float], t0: float) -> Answer:
+        timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         return Answer(self._prompts.abstention(language), language, True, [], timings, question)
 
     def stream(
@@ -182,7 +171,7 @@ class AnswerService:
         retrieval and the prompt use the rewrite, the answer keeps the user's language.
         """
         events = self._stream(question, top_k, history, where)
-        with _closing(events):
+        with closing(events):
             for event in events:
                 if event.kind == "done" and self._metrics is not None:
                     self._metrics.observe_answer(event.data.abstained)
@@ -233,16 +222,14 @@ class AnswerService:
             found = [p for p in found if p.dense_score >= best - NAMED_OUTLET_MARGIN]
         timings["retrieval_ms"] = round((time.perf_counter() - t1) * 1000, 1)
         if not found or max(p.dense_score for p in found) < rs.min_score:
-            timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-            yield Event("done", self._abstain(question, language, timings))
+            yield Event("done", self._abstain(question, language, timings, t0))
             return
         passages = order_by_article(self.pack(found), rs.prompt_order)
         story = {p.article_id for p in found[: max(1, rs.article_focus)]}
         if missing_question_numbers(question, passages) or missing_question_months(
             question, [p for p in passages if p.article_id in story]
         ):
-            timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-            yield Event("done", self._abstain(question, language, timings))
+            yield Event("done", self._abstain(question, language, timings, t0))
             return
         if self._recheck is not None and self._recheck.applies(question):
             # "Which outlet reports that X?": a second reading first, so that a withheld
@@ -251,8 +238,7 @@ class AnswerService:
             unstated = self._recheck.unstated(question, language, passages)
             timings["recheck_ms"] = round((time.perf_counter() - t2) * 1000, 1)
             if unstated:
-                timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-                yield Event("done", self._abstain(question, language, timings))
+                yield Event("done", self._abstain(question, language, timings, t0))
                 return
             yield Event("checkpoint", None)
         messages = self._prompts.answer_messages(question, language, passages)
@@ -273,7 +259,7 @@ class AnswerService:
             prefix=prefill,
             logprobs=floor > 0,  # for guessed_figures()
         )
-        with _closing(deltas):  # leaving early (NOT_FOUND, client gone) stops the model now
+        with closing(deltas):  # leaving early (NOT_FOUND, client gone) stops the model now
             for piece in chain(deltas, [None]):  # None: the reply ended, flush the sources head
                 delta = sources.feed(piece) if piece is not None else sources.flush()
                 if not delta:
@@ -320,8 +306,7 @@ class AnswerService:
             timings["prompt_tokens"] = float(stats.prompt_tokens)
             timings["cached_prompt_tokens"] = float(stats.cached_tokens)
         if raw.lstrip().startswith(NOT_FOUND) or (NOT_FOUND in raw and not rewriter.order):
-            timings["total_ms"] = round((time.perf_counter() - t0) * 1000, 1)
-            yield Event("done", self._abstain(question, language, timings))
+            yield Event("done", self._abstain(question, language, timings, t0))
             return
         order = list(rewriter.order)
         final = attach_missing_citations(shown.replace(NOT_FOUND, ""), passages, order, sources.numbers)
@@ -353,7 +338,7 @@ class AnswerService:
         if not order or not backed or misses_asked_kind(question, backed, names):
             # Nothing in the answer is backed by a passage, or nothing gives the kind of
             # value asked for (a time, a date, an amount, a rank): say so rather than print it.
-            yield Event("done", self._abstain(question, language, timings))
+            yield Event("done", self._abstain(question, language, timings, t0))
             return
         citations = [self._citation(i, passages[n - 1], final) for i, n in enumerate(order, start=1)]
         yield Event("done", Answer(final, language, False, citations, timings, question, sentences))

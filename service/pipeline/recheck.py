@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from service.backends.llm import Generator
+from service.backends.llm import Generator, closing
 from service.pipeline.listing import asks_which_outlets
 from service.pipeline.prompts import NOT_FOUND, PromptLibrary
 from service.pipeline.retrieve import Passage
@@ -54,18 +54,15 @@ class PremiseCheck:
         head = ""
         deltas = self._generator.stream(messages, max_tokens=MAX_TOKENS, slot=SLOT)
         try:
-            for delta in deltas:
-                head = (head + delta).lstrip()
-                if head.startswith(NOT_FOUND):
-                    return True
-                if not NOT_FOUND.startswith(head):
-                    return False
+            with closing(deltas):  # stops the model as soon as the opening is known
+                for delta in deltas:
+                    head = (head + delta).lstrip()
+                    if head.startswith(NOT_FOUND):
+                        return True
+                    if not NOT_FOUND.startswith(head):
+                        return False
         except Exception:
             log.warning(
                 "the second reading of a which-outlet question failed; answering without it", exc_info=True
             )
-        finally:
-            close = getattr(deltas, "close", None)
-            if close is not None:
-                close()  # stop the model now rather than at garbage collection
         return False
