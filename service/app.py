@@ -23,10 +23,10 @@ from service.api.errors import install_error_handlers
 from service.api.middleware import BODY_ERRORS, BodyGuardMiddleware, RequestContextMiddleware
 from service.api.schema_limits import install_schema_limits
 from service.api.security import UNAUTHORIZED, KeyRing, require_key
-from service.backends.vector_store import StoreError
+from service.backends.store import StoreError
 from service.backpressure import GenerationGate
+from service.discovery import remove_owner
 from service.metrics import Metrics, MetricsMiddleware
-from service.owner import remove_owner
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def build_components(settings: Settings, metrics: Metrics | None = None) -> Comp
     from ingest.pipeline import IngestService
     from service.backends.embedder import build_embedder
     from service.backends.llm import build_generator
-    from service.backends.vector_store import build_store
+    from service.backends.store import build_store
     from service.pipeline.answer import AnswerService
     from service.pipeline.prompts import PromptLibrary
     from service.pipeline.recheck import PremiseCheck

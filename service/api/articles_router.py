@@ -11,9 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from ingest.catalog import get_article, list_articles
 from ingest.files import FILE_FORMATS, Item, read_bytes
 from ingest.formats import ArticleInput
+from ingest.stored_articles import get_article, list_articles
 from service.api.errors import ApiError, over_limit
 from service.api.schemas import (
     ArticleDetailOut,

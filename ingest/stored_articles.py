@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from service.backends.vector_store import StoredPoint, VectorStore
+from service.backends.store import StoredPoint, VectorStore
 
 
 @dataclass
