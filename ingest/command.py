@@ -220,7 +220,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
                 return 2
             while True:
                 summaries, offset = list_articles(store, args.limit, offset)
-                rows += [vars(s) for s in summaries]
+                rows += [s.model_dump() for s in summaries]
                 if not (args.all and offset):
                     break
     if args.json:

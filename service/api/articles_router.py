@@ -13,15 +13,13 @@ from pydantic import ValidationError
 
 from ingest.files import FILE_FORMATS, Item, read_bytes
 from ingest.formats import ArticleInput
-from ingest.stored_articles import get_article, list_articles
+from ingest.stored_articles import ArticleDetail, get_article, list_articles
 from service.api.errors import ApiError, over_limit
 from service.api.schemas import (
-    ArticleDetailOut,
     ArticleErrorOut,
     ArticleListOut,
     ArticleResult,
     ArticlesIn,
-    ArticleSummaryOut,
     DeletedOut,
     ErrorOut,
     IngestOut,
@@ -197,18 +195,18 @@ def list_stored_articles(
         except ValueError as exc:
             raise ApiError(422, "offset: not a page offset; pass the previous next_offset") from exc
     page, next_offset = list_articles(request.app.state.store, limit, offset)
-    return ArticleListOut(articles=[ArticleSummaryOut(**vars(a)) for a in page], next_offset=next_offset)
+    return ArticleListOut(articles=page, next_offset=next_offset)
 
 
 @router.get(
-    "/articles/{article_id:path}", response_model=ArticleDetailOut, responses={404: {"model": ErrorOut}}
+    "/articles/{article_id:path}", response_model=ArticleDetail, responses={404: {"model": ErrorOut}}
 )
-def read_article(article_id: str, request: Request) -> ArticleDetailOut:
+def read_article(article_id: str, request: Request) -> ArticleDetail:
     """One stored article with its paragraphs (chunks) in reading order."""
     detail = get_article(request.app.state.store, article_id)
     if detail is None:
         raise ApiError(404, f"article {article_id!r} is not stored")
-    return ArticleDetailOut.model_validate(vars(detail))
+    return detail
 
 
 @writes.delete("/articles/{article_id:path}", response_model=DeletedOut, responses={404: {"model": ErrorOut}})
