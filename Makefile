@@ -111,10 +111,14 @@ fuzz: install
 load: install
 	$(PY) scripts/load_test.py --questions $(DEV)/questions.jsonl --articles $(DEV)/articles $(LOAD_ARGS)
 
+# lint-imports checks the layer contracts of pyproject.toml ([tool.importlinter]): api -> pipeline ->
+# backends and never back up, backends independent of each other, ingest off the pipeline and the
+# API, no import cycles.
 lint: install
 	$(VENV)/bin/ruff check service ingest tests scripts
 	$(VENV)/bin/ruff format --check service ingest tests scripts
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

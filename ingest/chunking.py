@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
-from ingest.model import Article, Chunk
+from ingest.articles import Article, Chunk
+from service.text import split_sentences
 
 MAX_CHUNK_CHARS = 1200
-# A sentence ends at . ! ? … (optionally followed by a closing quote) before a capital or a quote.
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])[»\"”’]?\s+(?=[\"“«A-ZÀ-Ý0-9])")
-
-
-def split_sentences(text: str) -> list[str]:
-    """Split text into sentences (good enough for Italian and English news prose)."""
-    return [s.strip() for s in _SENTENCE_SPLIT.split(text) if s.strip()]
 
 
 def _pieces(text: str, max_chars: int) -> list[str]:

@@ -125,7 +125,7 @@ def _ingest_http(
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Ingest paths; exit 0 only when every article of every file went in (or was unchanged)."""
-    from service.owner import client_headers, find_service
+    from service.discovery import client_headers, find_service
 
     try:
         items = _with_outlet(iter_sources(args.paths, args.glob, args.format), args.outlet)
@@ -169,8 +169,8 @@ def _open_store(settings: Settings) -> Iterator[tuple[Any, Any]]:
     """``(IngestService, store)`` on the local store, or ``(None, None)`` after printing why not."""
     from ingest.pipeline import IngestService
     from service.backends.embedder import build_embedder
-    from service.backends.vector_store import StoreError, build_store
-    from service.model_files import ModelFileError
+    from service.backends.store import StoreError, build_store
+    from service.model_prep import ModelFileError
 
     try:
         embedder = build_embedder(settings.embed, settings.models_dir)
@@ -194,8 +194,8 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
     """Print stored articles: id, chunks, outlets, title (one page, or all with --all)."""
     import json
 
-    from ingest.catalog import list_articles
-    from service.owner import client_headers, find_service
+    from ingest.stored_articles import list_articles
+    from service.discovery import client_headers, find_service
 
     rows: list[dict[str, Any]] = []
     url = find_service(settings, args.url)
@@ -220,7 +220,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
                 return 2
             while True:
                 summaries, offset = list_articles(store, args.limit, offset)
-                rows += [vars(s) for s in summaries]
+                rows += [s.model_dump() for s in summaries]
                 if not (args.all and offset):
                     break
     if args.json:
@@ -235,7 +235,7 @@ def cmd_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_delete(args: argparse.Namespace, settings: Settings) -> int:
     """Delete articles by id; exit 1 when one of them is not stored."""
-    from service.owner import client_headers, find_service
+    from service.discovery import client_headers, find_service
 
     url = find_service(settings, args.url)
     missing = 0

@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
-from ingest.model import Article, ArticleFormatError, Paragraph
+from ingest.articles import Article, ArticleFormatError, Paragraph
 
 Format = Literal["auto", "aggregator", "plain"]
 FORMATS: tuple[str, ...] = ("auto", "aggregator", "plain")

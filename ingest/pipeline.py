@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from ingest.articles import Article, ArticleFormatError, Chunk
 from ingest.chunking import chunk_article, dense_text, lexical_text
 from ingest.formats import ArticleInput, clean_text, parse_article
-from ingest.model import Article, ArticleFormatError, Chunk
 from ingest.readers import ReadError
 from service.backends.embedder import Embedder
-from service.backends.lexical import SparseVec, passage_vector
-from service.backends.vector_store import StorePoint, VectorStore
+from service.backends.store import SparseVec, StorePoint, VectorStore
+from service.backends.store.lexical import passage_vector
 
 if TYPE_CHECKING:
     from service.metrics import Metrics

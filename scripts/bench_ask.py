@@ -127,7 +127,7 @@ def raw_run(
     With a ``prefix`` (Fonti prefills the reply), the same chat template rendered and
     continued with ``create_completion``, as the service does.
     """
-    from service.backends.llm import chunk_text, continue_reply
+    from service.backends.llm.llama_cpp import chunk_text, continue_reply
 
     start = time.perf_counter()
     first = last = None
@@ -199,10 +199,11 @@ def main() -> int:
     )
     parser.add_argument("--out", type=Path, default=REPO / "var" / "bench" / "ask.json")
     args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    # The service sets this for its embedder before llama.cpp loads; the same here, so the
-    # comparison isolates what Fonti adds.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # The process environment the service sets before its models load (offline, passive
+    # OpenMP threads); the same here, so the comparison isolates what Fonti adds.
+    from service.backends.runtime import model_runtime_env
+
+    model_runtime_env()
 
     import httpx
 
@@ -271,8 +272,8 @@ def _measure(
     client: Any, questions: list[dict[str, Any]], log: Path, settings: Any, uncached_every: int
 ) -> Iterator[dict[str, Any]]:
 
-    from service.backends.llm import _gguf_chat_formatter, open_llama
-    from service.model_files import resolve_gguf
+    from service.backends.llm.llama_cpp import _gguf_chat_formatter, open_llama
+    from service.model_prep.gguf import resolve_gguf
 
     s = settings.llm
     raw = open_llama(s, resolve_gguf(s.model_path, settings.models_dir), s.n_ctx)

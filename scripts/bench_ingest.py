@@ -64,7 +64,7 @@ def main() -> int:
     from ingest.formats import ArticleInput, parse_article
     from ingest.pipeline import IngestService, article_id_for
     from service.backends.embedder import build_embedder
-    from service.backends.vector_store import build_store
+    from service.backends.store import build_store
     from service.settings import Settings, StoreSettings
 
     settings = Settings()

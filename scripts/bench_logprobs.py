@@ -69,7 +69,7 @@ def recorder_cost(llm: object, calls: int = 200) -> tuple[float, float]:
 
     import numpy as np
 
-    from service.backends.token_logprobs import TokenLogprobs
+    from service.backends.llm.token_logprobs import TokenLogprobs
 
     n_vocab = llm.n_vocab()  # type: ignore[attr-defined]
     scores = np.random.default_rng(0).normal(size=n_vocab).astype(np.float32)

@@ -39,8 +39,9 @@ def percentile(values: list[float], q: float) -> float:
 def build(path: Path, size: int, rnd: random.Random) -> float:
     import numpy as np
 
-    from service.backends.lexical import passage_vector
-    from service.backends.vector_store import QdrantStore, StorePoint
+    from service.backends.store import StorePoint
+    from service.backends.store.lexical import passage_vector
+    from service.backends.store.qdrant import QdrantStore
     from service.settings import StoreSettings
 
     store = QdrantStore(StoreSettings(path=path), DIM, "bench/random")
@@ -72,8 +73,8 @@ def build(path: Path, size: int, rnd: random.Random) -> float:
 def time_queries(path: Path, queries: int, limit: int, rnd: random.Random) -> list[float]:
     import numpy as np
 
-    from service.backends.lexical import query_vector
-    from service.backends.vector_store import QdrantStore
+    from service.backends.store.lexical import query_vector
+    from service.backends.store.qdrant import QdrantStore
     from service.settings import StoreSettings
 
     store = QdrantStore(StoreSettings(path=path), DIM, "bench/random")

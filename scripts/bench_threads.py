@@ -69,8 +69,8 @@ def child(cfg: dict[str, Any]) -> dict[str, Any]:
     import llama_cpp
     from llama_cpp import Llama
 
-    from service.backends.llm import _gguf_chat_formatter
-    from service.model_files import resolve_gguf
+    from service.backends.llm.llama_cpp import _gguf_chat_formatter
+    from service.model_prep.gguf import resolve_gguf
     from service.settings import Settings
 
     settings = Settings()

@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from service.backends.embedder import build_embedder
-    from service.model_files import prepare_e5_folder
+    from service.model_prep.e5_folder import prepare_e5_folder
     from service.settings import EmbedSettings, Settings
 
     settings = Settings()

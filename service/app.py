@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -22,33 +22,44 @@ from service.api import (
 from service.api.errors import install_error_handlers
 from service.api.middleware import BODY_ERRORS, BodyGuardMiddleware, RequestContextMiddleware
 from service.api.schema_limits import install_schema_limits
-from service.api.security import UNAUTHORIZED, KeyRing, require_key
-from service.backends.vector_store import StoreError
+from service.api.security import UNAUTHORIZED, require_key
+from service.backends.store import StoreError
 from service.backpressure import GenerationGate
+from service.discovery import remove_owner
+from service.keys import KeyRing
 from service.metrics import Metrics, MetricsMiddleware
-from service.owner import remove_owner
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from ingest.pipeline import IngestService
+    from service.backends.embedder import Embedder
+    from service.backends.llm import Generator
+    from service.backends.store import VectorStore
+    from service.pipeline.answer import AnswerService
+    from service.pipeline.retrieve import Retriever
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Components:
-    """The loaded backends and the services built on them (one set per app or CLI run)."""
+    """The loaded backends and the services built on them (one set per app or CLI run).
 
-    embedder: Any
-    store: Any
-    generator: Any
-    ingest: Any
-    retriever: Any
-    answers: Any
+    The app's lifespan puts each field on ``app.state``; routes take them through
+    :mod:`service.deps`.
+    """
+
+    embedder: Embedder
+    store: VectorStore
+    generator: Generator
+    ingest: IngestService
+    retriever: Retriever
+    answers: AnswerService
 
     def close(self) -> None:
-        """Release the store (local mode holds a folder lock) and the LLM client, if any."""
+        """Release the store (local mode holds a folder lock) and the LLM (thread, HTTP client)."""
         self.store.close()
-        close = getattr(self.generator, "close", None)
-        if close is not None:
-            close()
+        self.generator.close()
 
 
 def build_components(settings: Settings, metrics: Metrics | None = None) -> Components:
@@ -56,7 +67,7 @@ def build_components(settings: Settings, metrics: Metrics | None = None) -> Comp
     from ingest.pipeline import IngestService
     from service.backends.embedder import build_embedder
     from service.backends.llm import build_generator
-    from service.backends.vector_store import build_store
+    from service.backends.store import build_store
     from service.pipeline.answer import AnswerService
     from service.pipeline.prompts import PromptLibrary
     from service.pipeline.recheck import PremiseCheck
@@ -70,9 +81,8 @@ def build_components(settings: Settings, metrics: Metrics | None = None) -> Comp
     except Exception:
         store.close()
         raise
-    warmup = getattr(generator, "warmup", None)
-    if settings.llm.warmup and warmup is not None:
-        warmup(prompts.system)
+    if settings.llm.warmup:
+        generator.warmup(prompts.system)
     retriever = Retriever(embedder, store, settings.retrieval.mode, settings.retrieval.relevance_weight)
     if metrics is not None:
         metrics.bind(store, generator)
@@ -103,7 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gate.bind_loop()
         components = build_components(settings, metrics)
         for f in fields(components):
-            setattr(app.state, f.name, getattr(components, f.name))
+            setattr(app.state, f.name, getattr(components, f.name))  # read by service.deps
         try:
             log.info("fonti started: %d chunks in the store", components.store.count())
         except StoreError as exc:  # a Qdrant server still starting: GET /readyz reports it
@@ -113,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await gate.shutdown(server.shutdown_grace_s)  # stop generations before the store closes
             components.close()
-            remove_owner(getattr(app.state, "owner_file", None))
+            remove_owner(app.state.owner_file)
 
     app = FastAPI(
         title="Fonti",
@@ -125,6 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.state.keys = keys
     app.state.gate = gate  # backpressure counters: active, waiting, rejected, timed_out, cancelled
+    app.state.owner_file = None  # `fonti serve` records itself as the store's owner here
     install_error_handlers(app)
     for module in (health_router, web_router):
         app.include_router(module.router)

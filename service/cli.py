@@ -31,13 +31,13 @@ def _print_answer(ans: dict[str, Any]) -> None:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from service.owner import find_service
+    from service.discovery import find_service
 
     url = find_service(settings, args.url)
     if url:
         import httpx
 
-        from service.owner import client_headers
+        from service.discovery import client_headers
 
         r = httpx.post(
             url + "/v1/ask", json={"question": args.question}, headers=client_headers(settings), timeout=600
@@ -49,8 +49,8 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
         ans = r.json()
     else:
         from service.app import build_components
-        from service.backends.vector_store import StoreError
-        from service.model_files import ModelFileError
+        from service.backends.store import StoreError
+        from service.model_prep import ModelFileError
 
         question = args.question.strip()
         if not question:
@@ -82,10 +82,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
-    from service.api.security import KeyConfigError, exposure_problem
     from service.app import create_app
+    from service.discovery import remove_owner, write_owner
+    from service.keys import KeyConfigError, exposure_problem
     from service.logs import log_config
-    from service.owner import remove_owner, write_owner
 
     server = settings.server
     host = args.host or server.host
@@ -129,7 +129,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_prepare_models(args: argparse.Namespace, settings: Settings) -> int:
     import time
 
-    from service.model_files import ModelFileError, assemble_default_gguf, prepare_e5_folder
+    from service.model_prep import ModelFileError
+    from service.model_prep.e5_folder import prepare_e5_folder
+    from service.model_prep.gguf import assemble_default_gguf
 
     try:
         path = assemble_default_gguf(settings.models_dir)
@@ -144,8 +146,8 @@ def cmd_prepare_models(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from service.backends.store_migration import migrate, target_settings
-    from service.backends.vector_store import StoreError, describe
+    from service.backends.store import StoreError, describe
+    from service.commands.migrate import migrate, target_settings
 
     target = target_settings(settings.store, args.to, args.to_api_key, args.to_collection)
     print(

@@ -12,11 +12,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from service.backends.llm import Generator
+    from service.backends.store import VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +108,7 @@ class Metrics:
         for status in ("ingested", "skipped"):
             self.ingested_articles.labels(status)
 
-    def bind(self, store: Any, generator: Any) -> None:
+    def bind(self, store: VectorStore, generator: Generator) -> None:
         """Read the store size and the generation queue at scrape time."""
 
         def points() -> float:
@@ -115,12 +119,12 @@ class Metrics:
                 return float("nan")
 
         self.store_points.set_function(points)
-        if hasattr(generator, "retries"):
+        if generator.retries is not None:
             self.registry.register(
                 _GateCollector(
                     "fonti_llm_retries",
                     "Requests to the LLM server retried (openai backend).",
-                    lambda: int(generator.retries),
+                    lambda: int(generator.retries or 0),
                 )
             )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.backends.embedder import Embedder, build_embedder
-from service.backends.vector_store import QdrantStore
+from service.backends.store.qdrant import QdrantStore
 from service.settings import EmbedSettings, StoreSettings
 from tests.conftest import SAMPLE
 

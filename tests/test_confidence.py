@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from service.backends.token_logprobs import TokenLogprobs
+from service.backends.llm.token_logprobs import TokenLogprobs
 from service.pipeline.confidence import drop_guessed_figures, guessed_figures
 
 SURE = math.log(0.98)

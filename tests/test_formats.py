@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.chunking import chunk_article, split_sentences
+from ingest.articles import ArticleFormatError
+from ingest.chunking import chunk_article
 from ingest.formats import ArticleInput, detect_format, parse_article, split_outlet
-from ingest.model import ArticleFormatError
+from service.text import split_sentences
 from tests.conftest import DEV_ARTICLES
 
 

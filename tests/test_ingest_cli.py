@@ -19,8 +19,8 @@ from ingest.files import iter_sources
 from ingest.formats import parse_article
 from ingest.pipeline import article_id_for
 from service.backends.embedder import build_embedder
-from service.backends.vector_store import QdrantStore
-from service.owner import OWNER_FILE
+from service.backends.store.qdrant import QdrantStore
+from service.discovery import OWNER_FILE
 from service.settings import EmbedSettings, StoreSettings
 from tests.conftest import SAMPLE
 

@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from service.backends.llm import GenerationStats, LlamaCppGenerator, build_generator, reusable_prefix
+from service.backends.llm import GenerationStats, build_generator
+from service.backends.llm.llama_cpp import LlamaCppGenerator, reusable_prefix
 from service.pipeline.confidence import guessed_figures
 from service.pipeline.prompts import PromptLibrary
 from service.settings import LLMSettings, Settings

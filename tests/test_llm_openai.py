@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from service.backends.llm import GenerationStats, LLMUnavailableError
-from service.backends.llm_openai import OpenAIGenerator
+from service.backends.llm.openai import OpenAIGenerator
 from service.settings import LLMSettings
 
 MESSAGES = [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}]

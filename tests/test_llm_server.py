@@ -27,7 +27,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
-from service.model_files import resolve_gguf
+from service.model_prep.gguf import resolve_gguf
 from service.settings import Settings
 from tests.conftest import check_citation_invariants, dev_article_bodies, make_settings
 

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from service import model_files
-from service.model_files import (
+from service.model_prep import ModelFileError, gguf
+from service.model_prep.gguf import (
     DEFAULT_GGUF_SIZE,
-    ModelFileError,
     assemble_default_gguf,
     is_prepared,
     part_paths,
@@ -38,9 +37,9 @@ def test_wrong_parts_fail_with_a_clear_message_and_leave_nothing(tmp_path: Path)
 
 
 def test_a_truncated_cached_file_is_not_taken_as_prepared(tmp_path: Path):
-    target = model_files.default_gguf_path(tmp_path)
+    target = gguf.default_gguf_path(tmp_path)
     target.write_bytes(b"x" * 10)
-    model_files._verified_marker(target).write_text(model_files.DEFAULT_GGUF_SHA256)
+    gguf._verified_marker(target).write_text(gguf.DEFAULT_GGUF_SHA256)
     assert not is_prepared(tmp_path)
     with pytest.raises(ModelFileError, match="prepare-models"):
         resolve_gguf(None, tmp_path)

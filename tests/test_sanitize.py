@@ -88,8 +88,8 @@ def test_instructions_to_an_ai_are_redacted_and_news_is_not():
 
 
 def test_no_sentence_of_the_dev_articles_is_redacted():
-    from ingest.chunking import split_sentences
     from ingest.formats import ArticleInput, parse_article
+    from service.text import split_sentences
     from tests.conftest import DEV_ARTICLES
 
     files = sorted(DEV_ARTICLES.glob("*.txt"))

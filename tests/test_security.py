@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.api.security import KeyConfigError, KeyRing, exposure_problem, is_loopback
 from service.app import create_app
+from service.keys import KeyConfigError, KeyRing, exposure_problem, is_loopback
 from service.settings import LLMSettings, ServerSettings
 from tests.conftest import REPO, make_settings
 
@@ -110,10 +110,10 @@ def test_reads_can_require_a_key_and_openapi_says_which(tmp_path: Path):
 def test_key_ring_checks_every_key_and_refuses_bad_configs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     ring = KeyRing(ServerSettings(api_keys="a-key,b-key,c-key"))
     calls: list[int] = []
-    import service.api.security as security
+    import service.keys as keys
 
-    real = security.hmac.compare_digest
-    monkeypatch.setattr(security.hmac, "compare_digest", lambda a, b: calls.append(1) or real(a, b))
+    real = keys.hmac.compare_digest
+    monkeypatch.setattr(keys.hmac, "compare_digest", lambda a, b: calls.append(1) or real(a, b))
     assert ring.check("a-key") and not ring.check("nope")
     assert len(calls) == 6  # no early exit: every key is compared every time
     with pytest.raises(KeyConfigError, match="FONTI_API_KEYS_FILE"):

@@ -9,7 +9,8 @@ import pytest
 from ingest.formats import ArticleInput
 from ingest.pipeline import IngestService
 from service.backends.embedder import Embedder, build_embedder
-from service.backends.vector_store import QdrantStore, StoreError
+from service.backends.store import StoreError
+from service.backends.store.qdrant import QdrantStore
 from service.pipeline.retrieve import Retriever
 from service.settings import EmbedSettings, StoreSettings
 from tests.conftest import SAMPLE

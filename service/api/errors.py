@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.backends.llm import LLMUnavailableError
-from service.backends.vector_store import StoreError
+from service.backends.store import StoreError
 
 
 class ApiError(Exception):

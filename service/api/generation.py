@@ -39,16 +39,15 @@ def busy_error(exc: Busy) -> ApiError:
     )
 
 
-def deadline_message(request: Request) -> str:
+def deadline_message(gate: GenerationGate) -> str:
     """What a client is told when its deadline passed."""
-    seconds = request.app.state.gate.deadline_s
+    seconds = gate.deadline_s
     return f"deadline: no answer within {seconds:g} s (FONTI_REQUEST_DEADLINE_S); the generation was stopped"
 
 
-def admit(request: Request) -> GenerationRun:
+def admit(gate: GenerationGate) -> GenerationRun:
     """A place for one generation, or a 503 (raised as :class:`ApiError`) at once."""
     try:
-        gate: GenerationGate = request.app.state.gate
         return gate.admit()
     except Busy as exc:
         raise busy_error(exc) from None
@@ -77,27 +76,30 @@ async def _unless_client_leaves(request: Request, work: Callable[[], Awaitable[A
     return outcome.get("value", _GONE)
 
 
-async def _start(request: Request, run: GenerationRun, events: Iterator[Any]) -> None:
+async def _start(gate: GenerationGate, run: GenerationRun, events: Iterator[Any]) -> None:
     try:
         await run.start(events)
     except DeadlineExceeded:
-        raise ApiError(504, deadline_message(request)) from None
+        raise ApiError(504, deadline_message(gate)) from None
     except Busy as exc:
         raise busy_error(exc) from None
 
 
-async def answer_json(request: Request, run: GenerationRun, events: Iterator[Any]) -> Any:
-    """The ``data`` of the final ``done`` event; 504 when the deadline passes first."""
+async def answer_json(
+    request: Request, gate: GenerationGate, run: GenerationRun, events: Iterator[Any]
+) -> Any:
+    """The ``data`` of the final ``done`` event (a 499 response when the client left first);
+    504 when the deadline passes first."""
 
     async def work() -> Any:
         try:
-            await _start(request, run, events)
+            await _start(gate, run, events)
             async for event in run:
                 if event.kind == "done":
                     return event.data
             raise RuntimeError("answer stream ended without a result")
         except DeadlineExceeded:
-            raise ApiError(504, deadline_message(request)) from None
+            raise ApiError(504, deadline_message(gate)) from None
         except Busy as exc:  # stopped by a shutdown
             raise busy_error(exc) from None
         finally:
@@ -123,6 +125,7 @@ class _RunResponse(StreamingResponse):
 
 async def answer_stream(
     request: Request,
+    gate: GenerationGate,
     run: GenerationRun,
     events: Iterator[Any],
     render: Callable[[Any], str | None],
@@ -138,7 +141,7 @@ async def answer_stream(
 
     async def work() -> bool:
         try:
-            await _start(request, run, events)
+            await _start(gate, run, events)
         except BaseException:
             run.cancel()
             raise
@@ -159,7 +162,7 @@ async def answer_stream(
             if trailer:
                 yield trailer
         except DeadlineExceeded:
-            yield render_error(deadline_message(request))
+            yield render_error(deadline_message(gate))
         except Busy as exc:  # stopped by a shutdown
             yield render_error(f"{exc}; retry after {exc.retry_after} s")
         except Exception as exc:  # the status line is sent already: report in-band

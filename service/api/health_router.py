@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from service.api.schemas import ErrorOut
+from service.backends.store import VectorStore
+from service.deps import GeneratorDep, MetricsDep, StoreDep
 from service.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["health"])
@@ -19,7 +21,7 @@ def healthz() -> dict[str, str]:
     return {"status": "ok", "service": "fonti"}
 
 
-def _check_store(store: Any) -> str | None:
+def _check_store(store: VectorStore) -> str | None:
     try:
         store.count()
     except Exception as exc:  # any failure means "not ready"; the message says which
@@ -28,15 +30,14 @@ def _check_store(store: Any) -> str | None:
 
 
 @router.get("/readyz", responses={503: {"model": ErrorOut}})
-def readyz(request: Request) -> Any:
+def readyz(generator: GeneratorDep, store: StoreDep) -> Any:
     """Ready to answer: the model is loaded (or the LLM server answers) and the store is reachable.
 
     503 names the failing part(s) in ``error`` and gives each check's result in ``detail``.
     """
-    state = request.app.state
     checks = {
-        "llm": state.generator.check_ready(),
-        "store": _check_store(state.store),
+        "llm": generator.check_ready(),
+        "store": _check_store(store),
     }
     failing = [name for name, problem in checks.items() if problem]
     detail = {name: problem or "ok" for name, problem in checks.items()}
@@ -47,6 +48,6 @@ def readyz(request: Request) -> Any:
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE: {}}}})
-def metrics(request: Request) -> Response:
+def metrics(metrics: MetricsDep) -> Response:
     """Prometheus text format: requests, latency, time to first token, tokens/s, queue, store size."""
-    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
+    return Response(metrics.render(), media_type=CONTENT_TYPE)

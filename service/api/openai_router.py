@@ -19,13 +19,15 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.errors import ApiError, over_limit
 from service.api.generation import admit, answer_json, answer_stream
 from service.api.schemas import SPACES, CitationOut, ErrorOut, SentenceOut
+from service.deps import AnswersDep, GateDep, SettingsDep
 from service.pipeline.followup import Turn
+from service.settings import ServerSettings
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 log = logging.getLogger(__name__)
@@ -78,12 +80,11 @@ def _text(content: str | list[dict[str, Any]] | None) -> str:
     return content or ""
 
 
-def _conversation(body: ChatCompletionIn, request: Request) -> tuple[str, list[Turn]]:
+def _conversation(body: ChatCompletionIn, limits: ServerSettings) -> tuple[str, list[Turn]]:
     turns = [m for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1].role != "user":
         raise ApiError(422, "messages: the last user/assistant message must be from the user (the question)")
     question = _text(turns[-1].content).strip(SPACES)
-    limits = request.app.state.settings.server
     if not question:
         raise ApiError(422, "messages: the last user message is empty")
     if len(question) > limits.max_question_chars:
@@ -149,20 +150,22 @@ def _render_error(message: str) -> str:  # the status line is sent already: repo
         504: {"model": ErrorOut, "description": "The deadline passed (FONTI_REQUEST_DEADLINE_S)."},
     },
 )
-async def chat_completions(body: ChatCompletionIn, request: Request) -> Any:
+async def chat_completions(
+    body: ChatCompletionIn, request: Request, settings: SettingsDep, answers: AnswersDep, gate: GateDep
+) -> Any:
     """Answer the last user message from the stored articles, OpenAI style, with citations.
 
     The same bounded queue as /v1/ask: 503 with `Retry-After` when full, 504 past the deadline.
     """
-    question, history = _conversation(body, request)
+    question, history = _conversation(body, settings.server)
     log.debug("question: %s", question)
-    service = request.app.state.answers
     cid, created = f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())
-    run = admit(request)
-    events = service.stream(question, None, history)
+    run = admit(gate)
+    events = answers.stream(question, None, history)
     if body.stream:
         return await answer_stream(
             request,
+            gate,
             run,
             events,
             _renderer(cid, created, body.model),
@@ -170,8 +173,8 @@ async def chat_completions(body: ChatCompletionIn, request: Request) -> Any:
             prelude=_chunk(cid, created, body.model, {"role": "assistant", "content": ""}),
             trailer="data: [DONE]\n\n",
         )
-    ans = await answer_json(request, run, events)
-    if not hasattr(ans, "answer"):
+    ans = await answer_json(request, gate, run, events)
+    if isinstance(ans, Response):
         return ans  # the client went away
     tokens = int(ans.timings.get("completion_tokens", 0))
     return ChatCompletionOut(

@@ -1,4 +1,8 @@
-"""Request and response bodies of the HTTP API (the OpenAPI schema is generated from these)."""
+"""Request and response bodies of the HTTP API (the OpenAPI schema is generated from these).
+
+Stored articles are listed and read as :mod:`ingest.stored_articles` returns them
+(``ArticleSummary``, ``ArticleDetail``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ import datetime as dt
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ingest.stored_articles import ArticleSummary
 
 # Whitespace as the OpenAPI schema's regex dialect (ECMA-262 "\s") sees it: a question made of
 # these is blank (422); anything else, even other control characters, is a question.
@@ -64,29 +70,9 @@ class IngestOut(BaseModel):
     errors: list[ArticleErrorOut]
 
 
-class ArticleSummaryOut(BaseModel):
-    id: str
-    title: str
-    outlets: list[str]
-    chunks: int
-    url: str | None = None
-    published: str | None = None
-    topic: str | None = None
-
-
 class ArticleListOut(BaseModel):
-    articles: list[ArticleSummaryOut]
+    articles: list[ArticleSummary]
     next_offset: str | None = Field(None, description="Pass as `offset` for the next page; null at the end.")
-
-
-class ParagraphOut(BaseModel):
-    position: int
-    outlet: str
-    text: str
-
-
-class ArticleDetailOut(ArticleSummaryOut):
-    paragraphs: list[ParagraphOut]
 
 
 class DeletedOut(BaseModel):

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from service.api.errors import ApiError, over_limit
 from service.api.schemas import SPACES, ErrorOut, SearchHit, SearchIn, SearchOut
+from service.deps import RetrieverDep, SettingsDep
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
 
 @router.post("/search", response_model=SearchOut, responses={422: {"model": ErrorOut}})
-def search(body: SearchIn, request: Request) -> SearchOut:
+def search(body: SearchIn, settings: SettingsDep, retriever: RetrieverDep) -> SearchOut:
     """Hybrid (dense + lexical) search with duplicate collapsing."""
-    limits = request.app.state.settings.server
+    limits = settings.server
     if not body.query.strip(SPACES):
         raise ApiError(422, "query: must not be blank")
     if len(body.query) > limits.max_question_chars:
@@ -22,9 +23,9 @@ def search(body: SearchIn, request: Request) -> SearchOut:
         )
     if body.top_k > limits.max_search_top_k:
         raise over_limit("top_k", str(body.top_k), limits.max_search_top_k, "FONTI_MAX_SEARCH_TOP_K")
-    candidates = max(request.app.state.settings.retrieval.candidates, body.top_k * 3)
+    candidates = max(settings.retrieval.candidates, body.top_k * 3)
     where = body.filters.where() if body.filters else None
-    passages = request.app.state.retriever.search(body.query, body.top_k, candidates=candidates, where=where)
+    passages = retriever.search(body.query, body.top_k, candidates=candidates, where=where)
     return SearchOut(
         results=[
             SearchHit(

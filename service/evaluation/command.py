@@ -80,7 +80,7 @@ def run_eval(args: argparse.Namespace) -> int:
         print(f"fonti: {exc}", file=sys.stderr)
         return 2
     questions = questions[: args.limit] if args.limit else questions
-    from service.owner import client_headers
+    from service.discovery import client_headers
     from service.settings import Settings
 
     headers = client_headers(Settings())  # FONTI_API_KEY, when the service wants one

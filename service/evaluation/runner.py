@@ -162,7 +162,7 @@ def local_service(articles: Path) -> Iterator[str]:
     from ingest.files import iter_sources
     from ingest.readers import ReadError
     from service.app import create_app
-    from service.owner import client_headers
+    from service.discovery import client_headers
     from service.settings import Settings, StoreSettings
 
     with tempfile.TemporaryDirectory(prefix="fonti-eval-") as tmp:

@@ -17,7 +17,6 @@ from functools import partial
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
-from ingest.chunking import split_sentences
 from service.backends.llm import GenerationStats, Generator, closing
 from service.pipeline.answer_type import misses_asked_kind
 from service.pipeline.cite import (
@@ -45,6 +44,7 @@ from service.pipeline.sanitize import AnswerGuard
 from service.pipeline.sources import SOURCES_PREFILL, SourcesHead
 from service.pipeline.support import SupportChecker, merge_repeats
 from service.settings import Settings
+from service.text import split_sentences
 
 if TYPE_CHECKING:
     from service.metrics import Metrics

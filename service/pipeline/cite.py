@@ -13,9 +13,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ingest.chunking import split_sentences
-from service.backends.lexical import tokens
 from service.pipeline.sanitize import quote_for_answer
+from service.text import split_sentences, tokens
 
 _MARKER = re.compile(r"\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
 # Longest text that may still turn into a marker: "[12, 3, 45" and the like.

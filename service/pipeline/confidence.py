@@ -17,9 +17,9 @@ import math
 import re
 from collections.abc import Sequence
 
-from ingest.chunking import split_sentences
 from service.pipeline.cite import blank_markers, renumber, strip_outlets
 from service.pipeline.sources import sources_list_end
+from service.text import split_sentences
 
 # A figure: digits with inner separators ("3,75", "19:13", "2-0", "14/09"); not the
 # digits of a word ("G7", "COVID-19").

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from ingest.chunking import split_sentences
 from service.pipeline.cite import (
     blank_markers,
     cite_only,
@@ -23,6 +22,7 @@ from service.pipeline.cite import (
     unsupported_numbers,
 )
 from service.pipeline.retrieve import Passage
+from service.text import split_sentences
 
 # A sentence without a marker gets the passage it overlaps most, when at least this
 # share of its content words comes from that passage.

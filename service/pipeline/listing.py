@@ -17,12 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from ingest.chunking import split_sentences
-from service.backends.lexical import fold
 from service.pipeline.cite import figure_keys, number_keys, strip_outlets
 from service.pipeline.grounding import MONTH_NAMES, dates_in, is_year
 from service.pipeline.retrieve import Passage
 from service.pipeline.sanitize import quote_for_answer
+from service.text import fold, split_sentences
 
 # "Which outlets…", "Quali testate…"; not "che fonti" ("è vero che fonti ucraine…"), "which
 # agency" (a rating agency) or "what sources of energy".

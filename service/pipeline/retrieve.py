@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 
 from service.backends.embedder import Embedder
-from service.backends.lexical import SparseVec, query_vector, tokens
-from service.backends.vector_store import StoredPoint, VectorStore
+from service.backends.store import SparseVec, StoredPoint, VectorStore
+from service.backends.store.lexical import query_vector
 from service.pipeline.named_outlets import OutletNames
+from service.text import tokens
 
 # Two chunks from the same outlet whose words overlap this much are one passage
 # (aggregator pages repeat the same paragraph under different articles).

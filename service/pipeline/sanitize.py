@@ -82,7 +82,7 @@ def redact_instructions(text: str) -> str:
     Chat-template control tokens never occur in news: the text from the first one on is
     dropped whole (a forged turn follows them).
     """
-    from ingest.chunking import split_sentences
+    from service.text import split_sentences
 
     control = _CONTROL_OPEN.search(text)
     if control:

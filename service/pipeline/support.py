@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ingest.chunking import split_sentences
 from service.backends.embedder import Embedder
 from service.pipeline.cite import (
     cite_only,
@@ -33,6 +32,7 @@ from service.pipeline.cite import (
 )
 from service.pipeline.retrieve import Passage
 from service.pipeline.sanitize import quote_for_answer
+from service.text import split_sentences
 
 LEXICAL_WEIGHT = 0.1
 REATTRIBUTE_MARGIN = 0.04

@@ -1,22 +1,20 @@
-"""LLM backends behind one small protocol, chosen by ``FONTI_LLM_BACKEND``."""
+"""The ``llama_cpp`` LLM backend: a GGUF model run in-process by llama-cpp-python."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypedDict
+from typing import Any
 
-from service.backends.token_logprobs import TokenLogprobs
-from service.model_files import ModelFileError, offline_env, resolve_gguf
+from service.backends.llm.base import ChatMessage, GenerationLoad, GenerationStats, Generator
+from service.backends.llm.token_logprobs import TokenLogprobs
+from service.backends.runtime import model_runtime_env
 from service.settings import LLMSettings
 
 log = logging.getLogger(__name__)
@@ -39,101 +37,7 @@ def open_llama(settings: LLMSettings, model_path: Path, n_ctx: int) -> Any:
     )
 
 
-class ChatMessage(TypedDict):
-    role: str
-    content: str
-
-
-@dataclass
-class GenerationStats:
-    """Filled in while a generation runs; read after the iterator is exhausted."""
-
-    prompt_tokens: int = 0
-    cached_tokens: int = 0  # prompt tokens whose KV llama.cpp reused from the previous request
-    completion_tokens: int = 0
-    first_token_s: float | None = None
-    total_s: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-    # The reply as (text piece, log-probability) pairs, where the backend can tell: pieces
-    # holding a digit carry theirs, others may be 0.0. Empty: not known.
-    token_logprobs: list[tuple[str, float]] = field(default_factory=list)
-
-
-class LLMUnavailableError(RuntimeError):
-    """The model cannot answer now (an LLM server unreachable or failing); the message says why."""
-
-
-class GenerationLoad:
-    """Generations waiting for the model and generating now (read by the metrics at scrape time)."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self.waiting = 0
-        self.active = 0
-
-    def add(self, waiting: int = 0, active: int = 0) -> None:
-        with self._guard:
-            self.waiting += waiting
-            self.active += active
-
-
-class Generator(Protocol):
-    """Streams the assistant's reply to chat messages as text deltas."""
-
-    name: str
-    load: GenerationLoad
-
-    def stream(
-        self,
-        messages: Sequence[ChatMessage],
-        *,
-        max_tokens: int,
-        stats: GenerationStats | None = None,
-        slot: str = "answer",
-        prefix: str = "",
-        logprobs: bool = False,
-    ) -> Iterator[str]:
-        """Yield text deltas; the caller may stop iterating early to cancel.
-
-        ``slot`` names a prompt cache: calls with different fixed system prompts (answers,
-        follow-up rewriting, the second reading of which-outlet questions) use different
-        slots so none evicts another's prefix.
-        ``prefix`` starts the reply (assistant prefill) when :attr:`prefills` is true:
-        the deltas continue it and do not repeat it. Backends that cannot prefill ignore it.
-        ``logprobs``: record the reply's token log-probabilities in ``stats.token_logprobs``
-        where the backend can.
-        """
-        ...
-
-    @property
-    def prefills(self) -> bool:
-        """Whether :meth:`stream` honours ``prefix``."""
-        ...
-
-    def count_tokens(self, text: str) -> int:
-        """Tokens ``text`` takes in this model's vocabulary."""
-        ...
-
-    def check_ready(self) -> str | None:
-        """None when the model can answer now, else what is wrong (for GET /readyz)."""
-        ...
-
-
-@contextlib.contextmanager
-def closing(stream: Iterator[Any]) -> Iterator[None]:
-    """Close a :meth:`Generator.stream` on leaving the block, not whenever it is garbage-collected.
-
-    Closing the stream stops the model at once and releases it for the next request.
-    """
-    try:
-        yield
-    finally:
-        close = getattr(stream, "close", None)
-        if close is not None:
-            close()
-
-
-class LlamaCppGenerator:
+class LlamaCppGenerator(Generator):
     """A GGUF model run in-process by llama-cpp-python, through its chat template.
 
     One model serves one generation at a time: a lock serialises them. llama.cpp keeps
@@ -143,11 +47,7 @@ class LlamaCppGenerator:
     """
 
     def __init__(self, settings: LLMSettings, model_path: Path):
-        offline_env()
-        # Read when llama.cpp's OpenMP runtime loads. Spinning threads (libgomp's default)
-        # made prompt processing 2.4x and decoding 2.7x slower on 2 shared cores
-        # (scripts/bench_threads.py).
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        model_runtime_env()
         try:
             import llama_cpp  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -398,18 +298,3 @@ def _gguf_chat_formatter(llm: Any) -> Any:
         bos_token=text(llm.token_bos()),
         stop_token_ids=[llm.token_eos()],
     )
-
-
-def build_generator(settings: LLMSettings, models_dir: Path) -> Generator:
-    """The one factory: backend chosen by ``settings.backend``."""
-    if settings.backend == "llama_cpp":
-        return LlamaCppGenerator(settings, resolve_gguf(settings.model_path, models_dir))
-    if settings.backend == "openai":
-        from service.backends.llm_openai import OpenAIGenerator
-
-        try:
-            vocab: Path | None = resolve_gguf(settings.model_path, models_dir)
-        except ModelFileError:
-            vocab = None
-        return OpenAIGenerator(settings, vocab)
-    raise RuntimeError(f"unknown LLM backend {settings.backend!r}")

@@ -1,8 +1,7 @@
-"""The vector store: Qdrant through qdrant-client, embedded local mode or a server by URL.
+"""The vector store on Qdrant through qdrant-client: embedded local mode, or a server by URL.
 
-One collection holds every chunk with two vectors: ``dense`` (the embedder's, cosine)
-and ``lexical`` (sparse BM25 term frequencies; Qdrant applies the IDF modifier).
-Search fuses both with reciprocal rank fusion in Qdrant's Query API.
+Fonti's schema (:mod:`~service.backends.store.base`) in one collection; search fuses
+the dense and lexical vectors with reciprocal rank fusion in Qdrant's Query API.
 """
 
 from __future__ import annotations
@@ -12,93 +11,25 @@ import logging
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from service.backends.lexical import SparseVec
+from service.backends.store.base import (
+    DENSE,
+    INDEXED_FIELDS,
+    LEXICAL,
+    SparseVec,
+    StoredPoint,
+    StoreError,
+    StorePoint,
+    VectorStore,
+    describe,
+)
 from service.settings import StoreSettings
 
 log = logging.getLogger(__name__)
-
-DENSE = "dense"
-LEXICAL = "lexical"
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or used; the message says what to do."""
-
-
-@dataclass(frozen=True)
-class StoredPoint:
-    """One chunk as the store gives it back."""
-
-    id: str
-    payload: dict[str, Any]
-    score: float = 0.0
-    dense: np.ndarray | None = None
-
-
-@dataclass(frozen=True)
-class StorePoint:
-    """One chunk to write."""
-
-    id: str
-    payload: dict[str, Any]
-    dense: np.ndarray
-    sparse: SparseVec
-
-
-class VectorStore(Protocol):
-    """What the services need from a vector store."""
-
-    def upsert(self, points: Sequence[StorePoint]) -> None:
-        """Insert or overwrite points by id."""
-        ...
-
-    def delete_article(self, article_id: str, keep_hash: str | None = None) -> None:
-        """Delete an article's points (all, or those whose ``article_hash`` differs from ``keep_hash``)."""
-        ...
-
-    def article_counts(self, article_id: str, article_hash: str) -> tuple[int, int]:
-        """(points of the article, points of the article with that hash)."""
-        ...
-
-    def article_states(self, article_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-        """For each stored article among ``article_ids``: its chunk count by content hash."""
-        ...
-
-    def article_heads(self, limit: int, offset: str | None = None) -> tuple[list[StoredPoint], str | None]:
-        """One page of first chunks (position 0), one per article, and the next page's offset."""
-        ...
-
-    def article_points(self, article_ids: Sequence[str]) -> list[StoredPoint]:
-        """Every chunk of the given articles (payload only)."""
-        ...
-
-    def hybrid_search(
-        self, dense: np.ndarray, sparse: SparseVec, limit: int, where: dict[str, Any] | None = None
-    ) -> list[StoredPoint]:
-        """Points ranked by RRF of dense and lexical search, with their dense vectors."""
-        ...
-
-    def iter_points(self) -> Iterator[StoredPoint]:
-        """Every stored point (payload only)."""
-        ...
-
-    def count(self) -> int:
-        """Number of stored points."""
-        ...
-
-    def outlets(self, limit: int) -> list[str]:
-        """Distinct outlet names of the stored chunks (at most ``limit``, most chunks first)."""
-        ...
-
-    def close(self) -> None:
-        """Release the store (and, in local mode, its folder lock)."""
-        ...
 
 
 def _locked(method: Any) -> Any:
@@ -117,9 +48,6 @@ def _locked(method: Any) -> Any:
                 raise
 
     return wrapper
-
-
-INDEXED_FIELDS = ("article_id", "outlet", "topic", "published")
 
 
 def unreachable(exc: BaseException) -> bool:
@@ -162,12 +90,7 @@ def open_client(settings: StoreSettings) -> Any:
         raise
 
 
-def describe(settings: StoreSettings) -> str:
-    """Where a store lives, for messages."""
-    return settings.url or str(settings.path)
-
-
-class QdrantStore:
+class QdrantStore(VectorStore):
     """:class:`VectorStore` on qdrant-client.
 
     The collection is created on first start with Fonti's schema (dense cosine vector,
@@ -460,8 +383,3 @@ class QdrantStore:
     def close(self) -> None:
         with self._lock:
             self._client.close()
-
-
-def build_store(settings: StoreSettings, dim: int, embedder: str = "") -> VectorStore:
-    """The one factory: a server when ``FONTI_QDRANT_URL`` is set, else local mode."""
-    return QdrantStore(settings, dim, embedder)

@@ -1,16 +1,20 @@
-"""What is stored, article by article: listing with paging, one article, its chunks."""
+"""What is stored, article by article: listing with paging, one article, its chunks.
+
+:class:`ArticleSummary` and :class:`ArticleDetail` are what ``GET /v1/articles`` and
+``fonti list`` return (the API's response models too).
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
 
-from service.backends.vector_store import StoredPoint, VectorStore
+from pydantic import BaseModel
+
+from service.backends.store import StoredPoint, VectorStore
 
 
-@dataclass
-class ArticleSummary:
-    """One stored article as listed by ``GET /v1/articles`` and ``fonti list``."""
+class ArticleSummary(BaseModel):
+    """One stored article, as `GET /v1/articles` and `fonti list` list it."""
 
     id: str
     title: str
@@ -21,11 +25,18 @@ class ArticleSummary:
     topic: str | None = None
 
 
-@dataclass
+class StoredParagraph(BaseModel):
+    """One chunk of a stored article."""
+
+    position: int
+    outlet: str
+    text: str
+
+
 class ArticleDetail(ArticleSummary):
     """One article with its chunks in reading order."""
 
-    paragraphs: list[dict[str, object]] | None = None
+    paragraphs: list[StoredParagraph]
 
 
 def _summaries(heads: list[StoredPoint], points: list[StoredPoint]) -> list[ArticleSummary]:
@@ -75,8 +86,8 @@ def get_article(store: VectorStore, article_id: str) -> ArticleDetail | None:
     head = heads[-1]
     (summary,) = _summaries([head], points)
     current = [p for p in points if p.payload.get("article_hash") == head.payload["article_hash"]]
-    paragraphs: list[dict[str, object]] = [
-        {"position": p.payload["position"], "outlet": p.payload["outlet"], "text": p.payload["text"]}
+    paragraphs = [
+        StoredParagraph(position=p.payload["position"], outlet=p.payload["outlet"], text=p.payload["text"])
         for p in current
     ]
-    return ArticleDetail(**vars(summary), paragraphs=paragraphs)
+    return ArticleDetail(**summary.model_dump(), paragraphs=paragraphs)

@@ -16,13 +16,20 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Generator as PyGenerator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from service.backends.llm import ChatMessage, GenerationLoad, GenerationStats, LLMUnavailableError
+from service.backends.llm.base import (
+    ChatMessage,
+    GenerationLoad,
+    GenerationStats,
+    Generator,
+    LLMUnavailableError,
+)
 from service.settings import LLMSettings
 
 log = logging.getLogger(__name__)
@@ -58,8 +65,8 @@ def _open_vocab(path: Path) -> Any:
     return LlamaModel(path_model=str(path), params=params, verbose=False)
 
 
-class OpenAIGenerator:
-    """:class:`~service.backends.llm.Generator` on an OpenAI-compatible ``/chat/completions``."""
+class OpenAIGenerator(Generator):
+    """:class:`~service.backends.llm.base.Generator` on an OpenAI-compatible ``/chat/completions``."""
 
     def __init__(
         self,
@@ -82,7 +89,7 @@ class OpenAIGenerator:
         self._model = settings.model
         self.name = settings.model or self._url
         self.load = GenerationLoad()
-        self.retries = 0  # requests retried so far (exported as a metric)
+        self._retries = 0
         self._vocab = _open_vocab(vocab_path) if vocab_path else None
         if self._vocab is None:
             log.warning(
@@ -94,6 +101,11 @@ class OpenAIGenerator:
     def prefills(self) -> bool:
         """An OpenAI-compatible server cannot be asked to continue a prefilled reply."""
         return False
+
+    @property
+    def retries(self) -> int:
+        """Requests retried so far (exported as a metric)."""
+        return self._retries
 
     def count_tokens(self, text: str) -> int:
         if self._vocab is not None:
@@ -111,7 +123,9 @@ class OpenAIGenerator:
             self._model = str(models[0]["id"])
         return self._model
 
-    def _attempt(self, body: dict[str, Any], logprobs: list[tuple[str, float]]) -> Generator[str, None, None]:
+    def _attempt(
+        self, body: dict[str, Any], logprobs: list[tuple[str, float]]
+    ) -> PyGenerator[str, None, None]:
         """One request: yield text deltas; :class:`_Retryable` for failures worth another try.
 
         Token log-probabilities the server sends are appended to ``logprobs``.
@@ -219,7 +233,7 @@ class OpenAIGenerator:
                     if exc.retry_after is not None:
                         delay = min(MAX_BACKOFF_S, exc.retry_after)
                     log.warning("LLM request failed (%s); retry %d in %.1f s", exc, attempt + 1, delay)
-                    self.retries += 1
+                    self._retries += 1
                     self._sleep(delay)
         finally:
             self.load.add(active=-1)

@@ -13,15 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from service.backends.vector_store import (
-    DENSE,
-    LEXICAL,
-    QdrantStore,
-    StoreError,
-    describe,
-    open_client,
-    unreachable,
-)
+from service.backends.store.base import DENSE, LEXICAL, StoreError, describe
+from service.backends.store.qdrant import QdrantStore, open_client, unreachable
 from service.settings import StoreSettings
 
 

@@ -13,7 +13,7 @@ matrices dequantised exactly (``(q - 8) * scale`` in float32), a ``BertModel``
 config, a ``tokenizers`` Unigram tokenizer from the shipped vocabulary, and
 sentence-transformers modules Transformer → mean Pooling → Normalize. It needs
 numpy, ``safetensors`` and ``tokenizers`` only (no torch, no model hub). Where the
-folder goes and when it is rebuilt: ``service.model_files.prepare_e5_folder``.
+folder goes and when it is rebuilt: ``service.model_prep.e5_folder.prepare_e5_folder``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from service.model_files import ModelFileError
+from service.model_prep import ModelFileError
 
 QUERY_PREFIX = "query: "
 PASSAGE_PREFIX = "passage: "

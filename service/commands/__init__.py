@@ -1,0 +1,1 @@
+"""``fonti`` commands that are neither the service nor ingestion (``fonti migrate``)."""
