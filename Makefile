@@ -90,7 +90,7 @@ bench-search: install
 bench-ask: install
 	$(PY) scripts/bench_ask.py $(BENCH_ARGS)
 
-# Decode speed with and without the guessed-figure check's token recorder (~2 min).
+# Decode speed with and without the evidence read's top-log-probability recorder (~2 min).
 bench-logprobs: install
 	$(PY) scripts/bench_logprobs.py
 

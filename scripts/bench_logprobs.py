@@ -1,11 +1,11 @@
-"""Decode speed with and without the token log-probability recorder, same process, same prompt.
+"""Decode speed with and without the top-log-probability recorder, same process, same prompt.
 
-The guessed-figure check (FONTI_ANSWER_MIN_FIGURE_CONFIDENCE) installs a llama.cpp
-logits processor on answer generations: a Python call per token that copies the
-logits and, for digit tokens, normalises them. This measures what it costs: the same
-messages generated greedily with ``logprobs`` off and on, alternating, the prompt
-cached after the first run so the decode dominates. Prints decode tokens/s per mode,
-their medians and the ratio (on/off).
+The evidence read asks the backend for each step's likeliest pieces (``top_logprobs``):
+llama.cpp then runs a logits processor, a Python call per token that normalises the
+logits and picks the top 40. This measures what that costs per token: the same messages
+generated greedily with the recorder off and on, alternating, the prompt cached after the
+first run so the decode dominates. Prints decode tokens/s per mode, their medians and the
+ratio (on/off). The evidence read records two steps; answers record none.
 
     python scripts/bench_logprobs.py [--rounds 4] [--max-tokens 160]
 """
@@ -43,47 +43,42 @@ def main() -> None:
     "".join(generator.stream(MESSAGES, max_tokens=4))  # the prompt into the KV cache
     rates: dict[bool, list[float]] = {False: [], True: []}
     for r in range(args.rounds):
-        for logprobs in (False, True) if r % 2 == 0 else (True, False):
+        for on in (False, True) if r % 2 == 0 else (True, False):
             stats = GenerationStats()
-            "".join(generator.stream(MESSAGES, max_tokens=args.max_tokens, stats=stats, logprobs=logprobs))
+            top = 40 if on else 0
+            "".join(generator.stream(MESSAGES, max_tokens=args.max_tokens, stats=stats, top_logprobs=top))
             decode_s = stats.total_s - (stats.first_token_s or 0.0)
             rate = (stats.completion_tokens - 1) / decode_s
-            rates[logprobs].append(rate)
-            digits = sum(any(c.isdigit() for c in p) for p, _ in stats.token_logprobs)
+            rates[on].append(rate)
             print(
-                f"round {r + 1} logprobs {'on ' if logprobs else 'off'}: {stats.completion_tokens} tokens "
-                f"({digits} with a digit), {rate:.1f} tokens/s"
+                f"round {r + 1} recorder {'on ' if on else 'off'}: {stats.completion_tokens} tokens, "
+                f"{len(stats.steps)} steps recorded, {rate:.1f} tokens/s"
             )
-    off, on = statistics.median(rates[False]), statistics.median(rates[True])
-    print(f"median decode tokens/s: off {off:.2f}, on {on:.2f}; ratio on/off {on / off:.3f}")
-    per_token, per_digit = recorder_cost(generator._llm)
+    off, on_rate = statistics.median(rates[False]), statistics.median(rates[True])
+    print(f"median decode tokens/s: off {off:.2f}, on {on_rate:.2f}; ratio on/off {on_rate / off:.3f}")
+    per_token = recorder_cost(generator._llm)  # type: ignore[attr-defined]
     print(
-        f"recorder call: {per_token * 1000:.2f} ms per token, {per_digit * 1000:.2f} ms per digit token; "
-        f"decode {1000 / off:.1f} ms per token (the call's share: {per_token * off:.2%})"
+        f"recorder call: {per_token * 1000:.2f} ms per token; decode {1000 / off:.1f} ms per token "
+        f"(the call's share: {per_token * off:.2%})"
     )
 
 
-def recorder_cost(llm: object, calls: int = 200) -> tuple[float, float]:
-    """Seconds per recorder call on vocabulary-sized logits: a word token, a digit token."""
+def recorder_cost(llm: object, calls: int = 200) -> float:
+    """Seconds per recorder call on vocabulary-sized logits."""
     import time
 
     import numpy as np
 
-    from service.backends.llm.token_logprobs import TokenLogprobs
+    from service.backends.llm.token_logprobs import TopLogprobs
 
     n_vocab = llm.n_vocab()  # type: ignore[attr-defined]
     scores = np.random.default_rng(0).normal(size=n_vocab).astype(np.float32)
-    word, digit = (llm.tokenize(t.encode(), add_bos=False)[0] for t in (" ponte", "7"))  # type: ignore[attr-defined]
-    out = []
-    for token in (word, digit):
-        recorder = TokenLogprobs(llm)
-        recorder(np.array([1]), scores)
-        ids = np.array([1, token])
-        start = time.perf_counter()
-        for _ in range(calls):
-            recorder(ids, scores)
-        out.append((time.perf_counter() - start) / calls)
-    return out[0], out[1]
+    recorder = TopLogprobs(llm, 40)
+    ids = np.array([1, 2])
+    start = time.perf_counter()
+    for _ in range(calls):
+        recorder(ids, scores)
+    return (time.perf_counter() - start) / calls
 
 
 if __name__ == "__main__":

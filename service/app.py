@@ -69,11 +69,13 @@ def build_components(settings: Settings, metrics: Metrics | None = None) -> Comp
     from service.backends.llm import build_generator
     from service.backends.store import build_store
     from service.pipeline.answer import AnswerService
+    from service.pipeline.calibration import Calibrator, default_calibrator
     from service.pipeline.prompts import PromptLibrary
-    from service.pipeline.recheck import PremiseCheck
     from service.pipeline.retrieve import Retriever
 
-    prompts = PromptLibrary(settings.prompts_dir, settings.answer_sources_first)
+    prompts = PromptLibrary(settings.prompts_dir)
+    path = settings.calibration_file
+    calibrator = Calibrator.load(path) if path is not None else default_calibrator()
     embedder = build_embedder(settings.embed, settings.models_dir)
     store = build_store(settings.store, embedder.dim, embedder.name)
     try:
@@ -86,16 +88,13 @@ def build_components(settings: Settings, metrics: Metrics | None = None) -> Comp
     retriever = Retriever(embedder, store, settings.retrieval.mode, settings.retrieval.relevance_weight)
     if metrics is not None:
         metrics.bind(store, generator)
-    recheck = None
-    if settings.answer_recheck_outlet_questions and settings.answer_sources_first:
-        recheck = PremiseCheck(generator, PromptLibrary(settings.prompts_dir, sources_first=False))
     return Components(
         embedder=embedder,
         store=store,
         generator=generator,
         ingest=IngestService(embedder, store, settings.embed.batch_size, metrics),
         retriever=retriever,
-        answers=AnswerService(retriever, generator, prompts, settings, metrics, recheck),
+        answers=AnswerService(retriever, generator, prompts, settings, metrics, calibrator),
     )
 
 

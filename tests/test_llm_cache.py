@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,7 +10,6 @@ import pytest
 
 from service.backends.llm import GenerationStats, build_generator
 from service.backends.llm.llama_cpp import LlamaCppGenerator, reusable_prefix
-from service.pipeline.confidence import guessed_figures
 from service.pipeline.prompts import PromptLibrary
 from service.settings import LLMSettings, Settings
 
@@ -69,34 +67,41 @@ def test_prompt_tokens_are_what_llama_cpp_evaluates_and_the_system_prefix_is_reu
     assert 1 <= last["completion_tokens"] <= 6 and 0 < last["first_token_s"] <= last["total_s"]
 
 
-def test_token_log_probabilities_tell_a_copied_figure_from_a_guessed_one(generator):
-    """The real model's digits: sure when copied from the prompt, unsure when it must make one up."""
+def test_the_evidence_step_reads_the_model_distribution_under_a_grammar(generator):
+    """The real model, prefilled with "Evidence:" and held to a grammar, reports what it weighed."""
+    from pathlib import Path
+
+    from service.pipeline.prompts import PromptLibrary
+
     gen = generator[0]
-    copy = [
+    prompts = PromptLibrary(Path(__file__).resolve().parent.parent / "prompts")
+    passages = (
+        "[1] Eco di Valle: Il ponte costerà 27 milioni di euro, dice il sindaco.\n[2] Radio Borgo: Piove."
+    )
+    messages = [
+        {"role": "system", "content": prompts.system},
         {
             "role": "user",
-            "content": "Passaggio: Il ponte costerà 27 milioni di euro, dice il sindaco.\n"
-            "Domanda: Quanto costerà il ponte? Rispondi con una frase.",
-        }
+            "content": f"Passages:\n{passages}\nQuestion: Quanto costerà il ponte?\nAnswer in Italian.",
+        },
     ]
-    unasked = GenerationStats()
-    "".join(gen.stream(copy, max_tokens=40, stats=unasked))
-    assert unasked.token_logprobs == []  # only recorded when asked for
-    copied = GenerationStats()
-    assert gen.prefills  # the answer path: a prefilled reply, continued
-    text = "".join(gen.stream(copy, max_tokens=40, stats=copied, prefix="Il ponte", logprobs=True))
-    assert "27" in text and copied.completion_tokens < 40
-    assert "".join(p for p, _ in copied.token_logprobs) == text
-    assert all(lp <= 0.0 for _, lp in copied.token_logprobs)
-    assert guessed_figures(copied.token_logprobs, 0.35) == set()
-    guessed = GenerationStats()
-    made_up = "".join(
+    plain = GenerationStats()
+    "".join(gen.stream(messages, max_tokens=2, stats=plain, prefix="Evidence:"))
+    assert plain.steps == []  # only recorded when asked for
+    stats = GenerationStats()
+    text = "".join(
         gen.stream(
-            [{"role": "user", "content": "Scrivi un numero intero a caso tra 10 e 99. Solo il numero."}],
-            max_tokens=8,
-            stats=guessed,
-            logprobs=True,
+            messages,
+            max_tokens=2,
+            stats=stats,
+            prefix="Evidence:",
+            grammar=prompts.evidence_grammar(2),
+            top_logprobs=40,
         )
     )
-    figures = set(re.findall(r"\d+", made_up))
-    assert figures and guessed_figures(guessed.token_logprobs, 0.35) == figures
+    assert gen.constrains and text == " [1", text  # the grammar allows only " NONE" or " [1]"/" [2]"
+    assert [s.piece for s in stats.steps] == [" [", "1"]
+    head, number = stats.steps
+    assert " NONE" in head.top and head.logprob(" [") > head.logprob(" NONE")
+    assert number.logprob("1") > number.logprob("2") > float("-inf")
+    assert all(lp <= 0.0 for step in stats.steps for lp in step.top.values())

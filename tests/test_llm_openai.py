@@ -194,21 +194,42 @@ def logprob_chunk(content: str, *tokens: object) -> str:
 
 
 def test_token_log_probabilities_are_asked_for_and_read_when_configured():
+    top = [{"token": " [", "logprob": -0.2}, {"token": " NONE", "logprob": -1.8}]
     body = (
-        logprob_chunk("Sono 1", {"token": "Sono", "logprob": -0.01}, {"token": " 1", "logprob": -0.7})
-        + logprob_chunk("4.", {"token": "4", "logprob": -0.6}, {"token": ".", "logprob": None}, "junk")
+        logprob_chunk("Evidence:", {"token": "Evidence", "logprob": -0.01}, {"token": ":", "logprob": -0.02})
+        + logprob_chunk(
+            " [2", {"token": " [", "logprob": -0.2, "top_logprobs": top}, {"token": "2", "logprob": -0.6}
+        )
+        + logprob_chunk("]", {"token": "]", "logprob": None}, "junk")
         + "data: [DONE]\n\n"
     ).encode()
     headers = {"content-type": "text/event-stream"}
     up = Upstream([lambda _: httpx.Response(200, headers=headers, content=body)] * 3)
     gen, _ = generator(up, logprobs=True)
     stats = GenerationStats()
-    deltas = gen.stream(MESSAGES, max_tokens=8, stats=stats, logprobs=True)  # type: ignore[arg-type]
-    assert "".join(deltas) == "Sono 14."
-    assert json.loads(up.requests[-1].content)["logprobs"] is True
-    assert stats.token_logprobs == [("Sono", -0.01), (" 1", -0.7), ("4", -0.6)]  # malformed entries skipped
+    deltas = gen.stream(MESSAGES, max_tokens=8, stats=stats, top_logprobs=40)  # type: ignore[arg-type]
+    assert "".join(deltas) == "Evidence: [2]"
+    sent = json.loads(up.requests[-1].content)
+    assert sent["logprobs"] is True and sent["top_logprobs"] == 20  # the API's most
+    assert [s.piece for s in stats.steps] == ["Evidence", ":", " [", "2"]  # malformed entries skipped
+    assert stats.steps[2].top == {" [": -0.2, " NONE": -1.8}
+    assert stats.steps[3].top == {"2": -0.6}  # a step always lists its own token
     "".join(gen.stream(MESSAGES, max_tokens=8))  # type: ignore[arg-type]  # not asked (a rewrite, a warm-up)
     assert "logprobs" not in json.loads(up.requests[-1].content)
     plain, _ = generator(up)  # off by default: the field is not sent
-    "".join(plain.stream(MESSAGES, max_tokens=8, logprobs=True))  # type: ignore[arg-type]
+    "".join(plain.stream(MESSAGES, max_tokens=8, top_logprobs=40))  # type: ignore[arg-type]
     assert "logprobs" not in json.loads(up.requests[-1].content)
+
+
+def test_grammars_are_sent_only_to_a_server_configured_for_them():
+    body = (
+        "data: " + json.dumps({"choices": [{"delta": {"content": " [1]"}}]}) + "\n\ndata: [DONE]\n\n"
+    ).encode()
+    headers = {"content-type": "text/event-stream"}
+    up = Upstream([lambda _: httpx.Response(200, headers=headers, content=body)] * 2)
+    plain, _ = generator(up)
+    "".join(plain.stream(MESSAGES, max_tokens=4, grammar='root ::= " [1]"'))  # type: ignore[arg-type]
+    assert not plain.constrains and "grammar" not in json.loads(up.requests[-1].content)
+    gbnf, _ = generator(up, grammar=True)
+    "".join(gbnf.stream(MESSAGES, max_tokens=4, grammar='root ::= " [1]"'))  # type: ignore[arg-type]
+    assert gbnf.constrains and json.loads(up.requests[-1].content)["grammar"] == 'root ::= " [1]"'

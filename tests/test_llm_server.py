@@ -221,7 +221,7 @@ def test_openai_backend_cites_like_in_process(in_process, openai_client, llama_s
     for name, body in (("in-process", reference), ("openai", plain_body), ("openai stream", streamed)):
         t = body["timings"]
         print(
-            f"{name}: first token {t['first_token_ms']} ms, {t['completion_tokens']:.0f} tokens in {t['generation_ms']} ms"
+            f"{name}: first token {t['first_sentence_ms']} ms, {t['completion_tokens']:.0f} tokens in {t['generation_ms']} ms"
         )
 
     ready = openai_client.get("/readyz")

@@ -53,14 +53,11 @@ def test_diversify_moves_a_new_outlet_above_a_near_copy():
 
 
 def test_prompt_order_groups_articles_and_orders_their_passages():
-    from service.pipeline.answer import order_by_article
+    from service.pipeline.evidence import order_by_article
 
     ranked = [_p("a", "X", "uno"), _p("b", "Y", "due"), _p("a", "Z", "tre"), _p("a", "W", "quattro")]
     for p, position in zip(ranked, (2, 0, 0, 1), strict=True):
         p.position = position
-    reading = order_by_article(list(ranked), "reading")
+    reading = order_by_article(list(ranked))
     assert [p.text for p in reading] == ["tre", "quattro", "uno", "due"]  # article a by position, then b
     assert [p.number for p in reading] == [1, 2, 3, 4]
-    rank = order_by_article(list(ranked), "rank")
-    assert [p.text for p in rank] == ["uno", "tre", "quattro", "due"]  # article a by rank, then b
-    assert [p.number for p in rank] == [1, 2, 3, 4]

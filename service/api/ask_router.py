@@ -40,6 +40,7 @@ def _render_error(message: str) -> str:
 @router.post(
     "/ask",
     response_model=AskOut,
+    response_model_exclude_unset=True,
     responses={
         422: {"model": ErrorOut},
         200: {"content": {"text/event-stream": {}}, "description": "JSON answer, or SSE when streaming"},

@@ -177,9 +177,10 @@ class CitationOut(BaseModel):
 
 
 class SentenceOut(BaseModel):
-    text: str = Field(..., description="One sentence of `answer`, markers included.")
+    text: str = Field(
+        ..., description="One sentence of `answer`, markers included; every one passed verification."
+    )
     citations: list[int] = Field(..., description="Citation ids its markers name.")
-    unsupported: bool = Field(..., description="No cited passage supports it (shown, but flagged).")
 
 
 class AskOut(BaseModel):
@@ -194,6 +195,11 @@ class AskOut(BaseModel):
     timings: dict[str, float]
     standalone_question: str | None = Field(
         None, description="The follow-up rewritten to stand alone (when history was given)."
+    )
+    trace: dict[str, Any] | None = Field(
+        None,
+        description="Only with FONTI_ANSWER_TRACE: evidence probabilities, the decision, and every "
+        "generated sentence with the check it failed (for evaluation, never for readers).",
     )
 
 

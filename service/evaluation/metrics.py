@@ -32,6 +32,16 @@ def mentions_all(answer: str, terms: Iterable[str]) -> bool:
     return all(fold(t) in folded for t in terms)
 
 
+def answer_language(answer: str, outlets: Iterable[str]) -> str:
+    """The language an answer is written in, judged on its prose: markers and outlet names left out."""
+    from service.pipeline.language import detect_language
+
+    prose = re.sub(r"\[\d+\]", " ", answer)
+    for outlet in sorted(outlets, key=len, reverse=True):
+        prose = prose.replace(outlet, " ")
+    return detect_language(prose)
+
+
 def _distinct_folded(values: Iterable[str]) -> set[str]:
     return {fold(v) for v in values if v}
 
@@ -54,6 +64,7 @@ class QuestionScore:
     total_ms: float | None = None
     first_token_ms: float | None = None
     error: str | None = None
+    in_language: bool | None = None  # a given answer written in the question's language
 
     @property
     def abstention_correct(self) -> bool | None:
@@ -80,6 +91,10 @@ def score_one(
     elif answerable is not False and terms:
         correct = not abstained and mentions_all(answer.get("answer", ""), terms)
     cited = sorted({c.get("outlet", "") for c in answer.get("citations", []) if c.get("outlet")})
+    lang = question.get("lang") or question.get("language")
+    in_language = None
+    if lang and not error and not abstained and answer.get("answer"):
+        in_language = answer_language(answer["answer"], cited) == lang
     gold = list(question.get("gold_outlets") or [])
     gold_f = _distinct_folded(gold)
     recall_k = hit_k = None
@@ -105,6 +120,7 @@ def score_one(
         total_ms=total_ms,
         first_token_ms=first_token_ms,
         error=error,
+        in_language=in_language,
     )
 
 
@@ -132,6 +148,7 @@ def aggregate(scores: Sequence[QuestionScore]) -> dict[str, Any]:
     * ``citation_recall``: gold outlets cited, over gold outlets (micro, answerable).
     * ``abstention_accuracy``: unanswerable questions that abstained;
       ``false_abstention_rate``: answerable questions that abstained.
+    * ``answer_in_language``: given answers whose prose is in the question's language.
     * ``retrieval_outlet_recall_at_k`` / ``retrieval_article_hit_at_k``: from /v1/search.
     * latency percentiles of successful answers; ``http_errors``: failed questions.
     """
@@ -151,6 +168,7 @@ def aggregate(scores: Sequence[QuestionScore]) -> dict[str, Any]:
         "citation_recall": round(sum(s.cited_gold for s in with_gold) / gold, 4) if gold else None,
         "abstention_accuracy": _mean(s.abstained for s in unanswerable),
         "false_abstention_rate": _mean(s.abstained for s in answerable),
+        "answer_in_language": _mean(s.in_language for s in ok),
         "retrieval_outlet_recall_at_k": _mean(s.retrieval_outlet_recall for s in ok),
         "retrieval_article_hit_at_k": _mean(s.retrieval_article_hit for s in ok),
         "latency_total_ms_p50": percentile(totals, 50),
@@ -187,6 +205,7 @@ RATE_METRICS = (
     "citation_recall",
     "abstention_accuracy",
     "false_abstention_rate",
+    "answer_in_language",
     "retrieval_outlet_recall_at_k",
 )
 HEADLINE = (

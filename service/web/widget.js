@@ -35,10 +35,7 @@
       openArticle: "Apri l'articolo",
       closeCard: "Chiudi la citazione",
       abstained: "Nessuna risposta nelle fonti",
-      unsupported: "non verificata",
-      unsupportedTitle: "Nessuna delle fonti citate conferma questa frase",
-      unsupportedNote: "Le frasi segnate «non verificata» non sono confermate dalle fonti citate.",
-      stopped: "Risposta interrotta: il testo parziale non è stato verificato.",
+      stopped: "Risposta interrotta: le frasi mostrate sono verificate, la risposta è incompleta.",
       busy: (s) => (s ? `Fonti è occupato. Riprova tra ${s} secondi.` : "Fonti è occupato. Riprova tra poco."),
       unreachable: (u) => `Impossibile raggiungere Fonti (${u}). Controlla la connessione e riprova.`,
       refused: (o) =>
@@ -69,10 +66,7 @@
       openArticle: "Open the article",
       closeCard: "Close the quote",
       abstained: "No answer in the sources",
-      unsupported: "unverified",
-      unsupportedTitle: "None of the cited sources supports this sentence",
-      unsupportedNote: "Sentences marked “unverified” are not supported by the cited sources.",
-      stopped: "Answer stopped: the partial text was not checked.",
+      stopped: "Answer stopped: the sentences shown are verified, the answer is incomplete.",
       busy: (s) => (s ? `Fonti is busy. Try again in ${s} seconds.` : "Fonti is busy. Try again shortly."),
       unreachable: (u) => `Cannot reach Fonti (${u}). Check the connection and try again.`,
       refused: (o) =>
@@ -168,10 +162,6 @@ h2 { flex: 1; margin: 0; font-size: 16px; font-weight: 600; line-height: 1.3; ov
   border-radius: 8px; background: #eef3fb; color: #0d2f5a; font-size: 11px; line-height: 16px;
   vertical-align: 2px; text-align: center; }
 .cite[aria-expanded="true"] { background: var(--accent); color: #fff; }
-.unsupported { text-decoration: underline wavy #c2410c; text-underline-offset: 3px; background: #fff4e5; }
-.badge { display: inline-block; margin-right: 4px; padding: 0 5px; border-radius: 4px; background: #c2410c;
-  color: #fff; font-size: 11px; font-weight: 600; line-height: 16px; vertical-align: 1px; }
-.note { margin: 6px 0 0; color: #8a3b0c; font-size: 12px; }
 .sources { display: flex; flex-wrap: wrap; align-items: center; gap: 4px; margin-top: 8px; font-size: 12px;
   color: #5b6676; }
 .chip { border: 1px solid #c9d1dc; background: #f5f7fa; border-radius: 12px; padding: 1px 8px; font-size: 12px;
@@ -445,9 +435,6 @@ textarea:focus, button:focus-visible { outline: 2px solid var(--accent); outline
         }
       }
       parts.push(text);
-      if (!answer.abstained && text.querySelector(".unsupported")) {
-        parts.push(el("p", { class: "note", text: T.unsupportedNote }));
-      }
       if (cites.size) parts.push(outletList(cites, msg));
       msg.replaceChildren(...parts);
     }
@@ -455,11 +442,6 @@ textarea:focus, button:focus-visible { outline: 2px solid var(--accent); outline
     function sentenceEl(s, cites, msg) {
       const span = el("span", { class: "sentence" });
       const body = String(s.text || "");
-      if (s.unsupported) {
-        span.classList.add("unsupported");
-        span.title = T.unsupportedTitle;
-        span.append(el("span", { class: "badge", text: T.unsupported }));
-      }
       appendMarked(span, body, cites, msg);
       const refs = Array.isArray(s.citations) ? s.citations : [];
       if (!/\[\d+\]/.test(body)) {

@@ -11,6 +11,7 @@ from service.backends.llm.base import (
     GenerationStats,
     Generator,
     LLMUnavailableError,
+    TokenStep,
     closing,
 )
 from service.model_prep import ModelFileError
@@ -23,6 +24,7 @@ __all__ = [
     "GenerationStats",
     "Generator",
     "LLMUnavailableError",
+    "TokenStep",
     "build_generator",
     "closing",
 ]

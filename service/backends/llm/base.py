@@ -29,9 +29,22 @@ class GenerationStats:
     first_token_s: float | None = None
     total_s: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
-    # The reply as (text piece, log-probability) pairs, where the backend can tell: pieces
-    # holding a digit carry theirs, others may be 0.0. Empty: not known.
-    token_logprobs: list[tuple[str, float]] = field(default_factory=list)
+    # One entry per generated token when ``stream(top_logprobs=k)`` asked for them and the
+    # backend can tell: the piece generated and the k likeliest pieces at that step with their
+    # log-probabilities (over the whole vocabulary, before any grammar). Empty: not known.
+    steps: list[TokenStep] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TokenStep:
+    """One step of a reply: the piece generated and the likeliest pieces with their log-probabilities."""
+
+    piece: str
+    top: dict[str, float]
+
+    def logprob(self, piece: str) -> float:
+        """The log-probability of ``piece`` at this step (-inf when it was not among the likeliest)."""
+        return self.top.get(piece, float("-inf"))
 
 
 class LLMUnavailableError(RuntimeError):
@@ -70,17 +83,18 @@ class Generator(Protocol):
         stats: GenerationStats | None = None,
         slot: str = "answer",
         prefix: str = "",
-        logprobs: bool = False,
+        grammar: str | None = None,
+        top_logprobs: int = 0,
     ) -> Iterator[str]:
         """Yield text deltas; the caller may stop iterating early to cancel.
 
         ``slot`` names a prompt cache: calls with different fixed system prompts (answers,
-        follow-up rewriting, the second reading of which-outlet questions) use different
-        slots so none evicts another's prefix.
+        follow-up rewriting) use different slots so none evicts another's prefix.
         ``prefix`` starts the reply (assistant prefill) when :attr:`prefills` is true:
         the deltas continue it and do not repeat it. Backends that cannot prefill ignore it.
-        ``logprobs``: record the reply's token log-probabilities in ``stats.token_logprobs``
-        where the backend can.
+        ``grammar`` (GBNF) constrains the reply where the backend can (:attr:`constrains`).
+        ``top_logprobs``: record each step's likeliest pieces in ``stats.steps`` where the
+        backend can.
         """
         ...
 
@@ -97,6 +111,11 @@ class Generator(Protocol):
     @property
     def prefills(self) -> bool:
         """Whether :meth:`stream` honours ``prefix`` (default: it does not)."""
+        return False
+
+    @property
+    def constrains(self) -> bool:
+        """Whether :meth:`stream` honours ``grammar`` (default: it does not)."""
         return False
 
     @property

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from service.backends.llm.base import ChatMessage, GenerationLoad, GenerationStats, Generator
-from service.backends.llm.token_logprobs import TokenLogprobs
+from service.backends.llm.token_logprobs import TopLogprobs
 from service.backends.runtime import model_runtime_env
 from service.settings import LLMSettings
 
@@ -91,6 +91,11 @@ class LlamaCppGenerator(Generator):
         """Replies can be prefilled when the GGUF's own chat template renders the prompt."""
         return self._formatter is not None
 
+    @property
+    def constrains(self) -> bool:
+        """llama.cpp samples under a GBNF grammar."""
+        return True
+
     def prompt_token_ids(self, messages: Sequence[ChatMessage], prefix: str = "") -> list[int] | None:
         """The exact tokens ``create_chat_completion`` feeds the model for ``messages``.
 
@@ -113,7 +118,8 @@ class LlamaCppGenerator(Generator):
         stats: GenerationStats | None = None,
         slot: str = "answer",
         prefix: str = "",
-        logprobs: bool = False,
+        grammar: str | None = None,
+        top_logprobs: int = 0,
     ) -> Iterator[str]:
         stats = stats if stats is not None else GenerationStats()
         self.load.add(waiting=1)
@@ -123,7 +129,7 @@ class LlamaCppGenerator(Generator):
             self.load.add(waiting=-1)
         self.load.add(active=1)
         try:
-            from llama_cpp import LogitsProcessorList
+            from llama_cpp import LlamaGrammar, LogitsProcessorList
 
             start = time.perf_counter()
             ctx = self._context(slot)
@@ -132,7 +138,7 @@ class LlamaCppGenerator(Generator):
             if ids is not None:
                 stats.prompt_tokens = len(ids)
                 stats.cached_tokens = reusable_prefix(list(ctx._input_ids), ids)
-            recorder = TokenLogprobs(ctx) if logprobs else None
+            recorder = TopLogprobs(ctx, top_logprobs) if top_logprobs > 0 else None
             sampling: dict[str, Any] = {
                 "max_tokens": max_tokens,
                 "temperature": self._settings.temperature,
@@ -141,6 +147,8 @@ class LlamaCppGenerator(Generator):
             }
             if recorder is not None:  # a Python call per token: only when asked for
                 sampling["logits_processor"] = LogitsProcessorList([recorder])
+            if grammar is not None:
+                sampling["grammar"] = LlamaGrammar.from_string(grammar, verbose=False)
             if prefix and rendered is not None and ids is not None:
                 chunks = continue_reply(ctx, rendered, ids, **sampling)
             else:
@@ -151,10 +159,12 @@ class LlamaCppGenerator(Generator):
             out: queue.SimpleQueue[str | BaseException | None] = queue.SimpleQueue()
             stop = threading.Event()
             done = self._worker.submit(self._produce, chunks, out, stop, stats, start)
+            last = None
             try:
                 while (item := out.get()) is not None:
                     if isinstance(item, BaseException):
                         raise item
+                    last = item
                     yield item
             finally:
                 stop.set()
@@ -164,7 +174,7 @@ class LlamaCppGenerator(Generator):
                 evaluated = ctx.n_tokens - len(ids) if ids is not None else 0
                 stats.completion_tokens = max(stats.completion_tokens, evaluated)
                 if recorder is not None:
-                    stats.token_logprobs = recorder.pieces()
+                    stats.steps = recorder.steps(last)
                 if self._prompt_log is not None:
                     self._log_prompt(slot, messages, max_tokens, stats, prefix)
         finally:

@@ -29,6 +29,7 @@ from service.backends.llm.base import (
     GenerationStats,
     Generator,
     LLMUnavailableError,
+    TokenStep,
 )
 from service.settings import LLMSettings
 
@@ -103,6 +104,11 @@ class OpenAIGenerator(Generator):
         return False
 
     @property
+    def constrains(self) -> bool:
+        """Whether the server is sent grammars (FONTI_LLM_GRAMMAR: llama.cpp's server takes GBNF)."""
+        return self._settings.grammar
+
+    @property
     def retries(self) -> int:
         """Requests retried so far (exported as a metric)."""
         return self._retries
@@ -123,12 +129,10 @@ class OpenAIGenerator(Generator):
             self._model = str(models[0]["id"])
         return self._model
 
-    def _attempt(
-        self, body: dict[str, Any], logprobs: list[tuple[str, float]]
-    ) -> PyGenerator[str, None, None]:
+    def _attempt(self, body: dict[str, Any], steps: list[TokenStep]) -> PyGenerator[str, None, None]:
         """One request: yield text deltas; :class:`_Retryable` for failures worth another try.
 
-        Token log-probabilities the server sends are appended to ``logprobs``.
+        The token log-probabilities the server sends are appended to ``steps``.
         """
         try:
             body = {"model": self._model_name(), **body}
@@ -154,19 +158,19 @@ class OpenAIGenerator(Generator):
                 # A server that ignores "stream": one JSON completion.
                 response.read()
                 choice = response.json()["choices"][0]
-                logprobs.extend(_token_logprobs(choice))
+                steps.extend(_token_steps(choice))
                 content = choice["message"].get("content")
                 if content:
                     yield content
                 return
             try:
-                yield from self._sse_deltas(response, logprobs)
+                yield from self._sse_deltas(response, steps)
             except httpx.TransportError as exc:
                 raise _Retryable(f"{self._url}: {type(exc).__name__} while streaming: {exc}") from exc
         finally:
             response.close()
 
-    def _sse_deltas(self, response: httpx.Response, logprobs: list[tuple[str, float]]) -> Iterator[str]:
+    def _sse_deltas(self, response: httpx.Response, steps: list[TokenStep]) -> Iterator[str]:
         for line in response.iter_lines():
             if not line.startswith("data:"):
                 continue  # comments (pings), event names, blank separators
@@ -182,7 +186,7 @@ class OpenAIGenerator(Generator):
             choices = chunk.get("choices") or []
             delta = (choices[0].get("delta") or {}).get("content") if choices else None
             if choices:
-                logprobs.extend(_token_logprobs(choices[0]))
+                steps.extend(_token_steps(choices[0]))
             if isinstance(delta, str) and delta:
                 yield delta
 
@@ -194,7 +198,8 @@ class OpenAIGenerator(Generator):
         stats: GenerationStats | None = None,
         slot: str = "answer",
         prefix: str = "",
-        logprobs: bool = False,
+        grammar: str | None = None,
+        top_logprobs: int = 0,
     ) -> Iterator[str]:
         # ``slot`` is for in-process prompt caches; an LLM server keeps its own. The chat
         # API has no portable prefill: ``prefix`` is ignored (``prefills`` is False).
@@ -206,7 +211,12 @@ class OpenAIGenerator(Generator):
             "temperature": s.temperature,
             "seed": s.seed,
             "stream": True,
-            **({"logprobs": True} if logprobs and s.logprobs else {}),
+            **(
+                {"logprobs": True, "top_logprobs": min(top_logprobs, 20)}
+                if top_logprobs and s.logprobs
+                else {}
+            ),
+            **({"grammar": grammar} if grammar is not None and s.grammar else {}),
             **s.extra_body,
         }
         start = time.perf_counter()
@@ -215,7 +225,7 @@ class OpenAIGenerator(Generator):
         try:
             for attempt in range(s.max_retries + 1):
                 try:
-                    with contextlib.closing(self._attempt(body, stats.token_logprobs)) as deltas:
+                    with contextlib.closing(self._attempt(body, stats.steps)) as deltas:
                         for delta in deltas:
                             if stats.first_token_s is None:
                                 stats.first_token_s = time.perf_counter() - start
@@ -269,8 +279,27 @@ class OpenAIGenerator(Generator):
             self._vocab.close()
 
 
-def _token_logprobs(choice: dict[str, Any]) -> list[tuple[str, float]]:
-    """(token, log-probability) pairs of a streamed choice's ``logprobs.content``; [] when absent."""
+def _token_steps(choice: dict[str, Any]) -> list[TokenStep]:
+    """The steps of a choice's ``logprobs.content`` (token, top_logprobs); [] when absent.
+
+    Malformed entries are skipped; a step always lists its own token.
+    """
     content = (choice.get("logprobs") or {}).get("content") or []
-    pairs = [(t.get("token"), t.get("logprob")) for t in content if isinstance(t, dict)]
-    return [(tok, float(lp)) for tok, lp in pairs if isinstance(tok, str) and isinstance(lp, int | float)]
+    steps = []
+    for t in content:
+        if not isinstance(t, dict) or not isinstance(t.get("token"), str):
+            continue
+        if not _number(t.get("logprob")):
+            continue
+        top = {
+            a["token"]: float(a["logprob"])
+            for a in t.get("top_logprobs") or []
+            if isinstance(a, dict) and isinstance(a.get("token"), str) and _number(a.get("logprob"))
+        }
+        top.setdefault(t["token"], float(t["logprob"]))
+        steps.append(TokenStep(t["token"], top))
+    return steps
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -1,52 +1,54 @@
-"""How sure the model was of the tokens it wrote: a llama.cpp logits processor.
+"""What the model considered at each step of a reply: a llama.cpp logits processor.
 
-The answer pipeline reads these figures to tell a figure the model copied (written
-with near certainty) from one it guessed (see :mod:`service.pipeline.confidence`).
-Only tokens that hold a digit get a log-probability: the log-sum-exp over the whole
-vocabulary costs ~0.5 ms, and only figures are checked.
+The answer pipeline reads these distributions as evidence signals (how likely the model
+thought "NONE" or each passage number was; see :mod:`service.pipeline.evidence`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 
-class TokenLogprobs:
-    """Records each sampled token and, for tokens holding a digit, its log-probability.
+from service.backends.llm.base import TokenStep
+
+
+class TopLogprobs:
+    """Records, at every step, the ``k`` likeliest next pieces with their log-probabilities.
 
     llama-cpp-python calls a logits processor with the input ids and the logits of the
-    next token, before sampling it; the token sampled after one call is the last input
-    id of the next. The logits are copied each step (a memcpy) because the buffer is
-    reused; the normalisation is computed only when the sampled token holds a digit.
-    The last token sampled is never seen (no call follows it): it is not recorded.
+    next token, before sampling it (and before any grammar), so each call sees one step;
+    the piece sampled at a step is the last input id of the next call. The last step's
+    piece is never seen that way: :meth:`steps` takes it from ``last`` when given, else
+    from the step's likeliest piece.
     """
 
-    def __init__(self, llm: Any):
+    def __init__(self, llm: Any, k: int):
         self._llm = llm
-        # A candidate list shorter than the vocabulary is not indexed by token id: not read.
+        self._k = max(1, k)
         self._n_vocab = int(llm.n_vocab())
-        self._logits: Any = None
-        self.tokens: list[tuple[int, float]] = []
+        self._tops: list[dict[str, float]] = []
+        self._sampled: list[int] = []
         self._pieces: dict[int, str] = {}
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        # ctypes swallows an exception raised here: whatever happens, keep this step's
-        # logits, so a failure cannot shift every later probability by one token.
+        # ctypes swallows an exception raised here; a failure must not break the reply.
         try:
-            if self._logits is not None:
-                token = int(input_ids[-1])
-                holds_digit = any(c.isdigit() for c in self.piece(token))
-                self.tokens.append((token, self._logprob(token) if holds_digit else 0.0))
-        finally:
-            self._logits = scores.copy() if len(scores) == self._n_vocab else None
+            if self._tops:
+                self._sampled.append(int(input_ids[-1]))
+            if len(scores) == self._n_vocab:
+                logits = np.asarray(scores, dtype=np.float64)
+                top = np.argpartition(logits, -self._k)[-self._k :]
+                peak = logits.max()
+                norm = peak + np.log(np.exp(logits - peak).sum())
+                step: dict[str, float] = {}
+                for t in top:
+                    piece = self.piece(int(t))
+                    step[piece] = max(step.get(piece, float("-inf")), float(logits[t] - norm))
+                self._tops.append(step)
+        except Exception:  # pragma: no cover - defensive: keep generating
+            pass
         return scores
-
-    def _logprob(self, token: int) -> float:
-        import numpy as np
-
-        logits = self._logits.astype(np.float64)
-        top = logits.max()
-        return float(logits[token] - top - np.log(np.exp(logits - top).sum()))
 
     def piece(self, token: int) -> str:
         """The text of one token (a multi-byte character split across tokens shows as U+FFFD)."""
@@ -54,6 +56,15 @@ class TokenLogprobs:
             self._pieces[token] = bytes(self._llm.detokenize([token])).decode("utf-8", "replace")
         return self._pieces[token]
 
-    def pieces(self) -> list[tuple[str, float]]:
-        """The generated text as (piece, log-probability) pairs; 0.0 for pieces without a digit."""
-        return [(self.piece(t), lp) for t, lp in self.tokens]
+    def steps(self, last: str | None = None) -> list[TokenStep]:
+        """One :class:`TokenStep` per step seen."""
+        out = []
+        for i, top in enumerate(self._tops):
+            if i < len(self._sampled):
+                piece = self.piece(self._sampled[i])
+            elif last is not None:
+                piece = last
+            else:
+                piece = max(top, key=lambda p: top[p]) if top else ""
+            out.append(TokenStep(piece, top))
+        return out

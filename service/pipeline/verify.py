@@ -1,0 +1,161 @@
+"""Verification of each answer sentence against the evidence, before anyone reads it.
+
+The answer is written from the evidence passages the calibrated decision chose
+(:mod:`service.pipeline.calibration`). A sentence is shown only when it holds up
+against them:
+
+* its citation markers name evidence passages (others are removed); a sentence with no
+  marker cites what the sentence before it cited, or the best evidence passage;
+* the outlet it names before a marker ("According to <outlet> [n]") is the outlet of
+  passage ``n`` (the marker is what the service resolves, so the name follows it);
+* every figure it gives is held by a passage it cites, or asked in the question: a
+  figure no passage holds was not read, it was written;
+* it says something the question did not already say (an echo of the question is not
+  an answer).
+
+These are the same checks whatever the language: figures are digit groups, words are
+compared as accent-folded letters, the lead ("According to", "Secondo", ...) comes
+from the answer template of the question's language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from service.pipeline.calibration import figures
+from service.pipeline.retrieve import Passage
+from service.pipeline.sanitize import quote_for_answer
+from service.text import fold, split_sentences, tokens
+
+_MARKER = re.compile(r"\s*\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
+_WORD = re.compile(r"[^\W\d_]{4,}|\d+", re.UNICODE)
+
+
+@dataclass
+class Checked:
+    """One sentence after verification: its text (markers are passage numbers), and why it failed."""
+
+    text: str
+    passages: list[int] = field(default_factory=list)
+    failure: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+
+def _content(text: str) -> set[str]:
+    """Word keys of ``text``: figures whole, words of four letters or more by their first four
+    (so "opens" and "open", "smentito" and "smentisce" meet; short words carry nothing)."""
+    return {w if w.isdigit() else w[:4] for w in _WORD.findall(fold(text))}
+
+
+class SentenceVerifier:
+    """Checks answer sentences one at a time (see the module doc); keeps the last citations."""
+
+    def __init__(self, question: str, passages: Sequence[Passage], evidence: Sequence[int], lead: str):
+        self._by_number = {p.number: p for p in passages}
+        self._evidence = [n for n in evidence if n in self._by_number]
+        self._question_figures = figures(question)
+        self._outlets = [p.outlet for p in passages]
+        self._known = _content(question) | _content(lead) | set().union(*(_content(o) for o in self._outlets))
+        self._attribution = re.compile(
+            rf"(?P<lead>\b{re.escape(lead)}\s+)(?P<name>(?:[^\[\].,;:!?\n]|\.(?=\S)){{1,60}}?)\s*\[(?P<n>\d+)\]",
+            re.IGNORECASE,
+        )
+        self._last: list[int] = []
+
+    def _strip_outlets(self, text: str) -> str:
+        for outlet in sorted(set(self._outlets), key=len, reverse=True):
+            text = re.sub(rf"(?i)(?<!\w){re.escape(outlet)}(?!\w)", " ", text)
+        return text
+
+    def check(self, sentence: str) -> Checked:
+        """Verify one sentence (model numbering of markers); see the module doc."""
+        cited: list[int] = []
+
+        def keep(m: re.Match[str]) -> str:
+            kept = []
+            for raw in re.split(r"\s*[,;]\s*", m.group(1)):
+                n = int(raw)
+                if n in self._evidence and n not in kept:
+                    kept.append(n)
+                    if n not in cited:
+                        cited.append(n)
+            return "".join(f" [{n}]" for n in kept)
+
+        text = _MARKER.sub(keep, sentence).strip()
+        if not cited:
+            cited = list(self._last) or self._evidence[:1]
+            text = _append_markers(text, cited)
+        text = self._attribution.sub(self._fix_name, text)
+        claim = _MARKER.sub(" ", self._strip_outlets(text))
+        held = set().union(*(figures(f"{self._by_number[n].title} {self._by_number[n].text}") for n in cited))
+        unheld = figures(claim) - held - self._question_figures
+        if unheld:
+            return Checked(text, cited, f"figures no cited passage holds: {sorted(unheld)}")
+        if not _content(claim) - self._known:
+            return Checked(text, cited, "it only repeats the question")
+        self._last = cited
+        return Checked(text, cited)
+
+    def _fix_name(self, m: re.Match[str]) -> str:
+        passage = self._by_number.get(int(m.group("n")))
+        if passage is None or fold(m.group("name")).strip() == fold(passage.outlet).strip():
+            return m.group(0)
+        return f"{m.group('lead')}{quote_for_answer(passage.outlet)} [{m.group('n')}]"
+
+
+def _append_markers(text: str, numbers: Sequence[int]) -> str:
+    """``text`` with markers for ``numbers`` before its final punctuation."""
+    markers = "".join(f" [{n}]" for n in numbers)
+    m = re.search(r"[.!?…]+[»\"”’]?$", text)
+    return text[: m.start()] + markers + text[m.start() :] if m else text + markers
+
+
+def add_markers(text: str, numbers: Sequence[int]) -> str:
+    """``text`` citing ``numbers`` too (other outlets stating the same fact), before its final punctuation."""
+    return _append_markers(text, numbers) if numbers else text
+
+
+def renumber(text: str, ids: dict[int, int]) -> tuple[str, list[int]]:
+    """``text`` with passage-number markers turned into citation ids, assigned by first use.
+
+    ``ids`` (passage number -> citation id) is extended in place for passages cited for the
+    first time; returns the text and the citation ids it carries, in order.
+    """
+    cited: list[int] = []
+
+    def repl(m: re.Match[str]) -> str:
+        out = []
+        for raw in re.split(r"\s*[,;]\s*", m.group(1)):
+            n = int(raw)
+            cid = ids.setdefault(n, len(ids) + 1)
+            if cid not in cited:
+                cited.append(cid)
+                out.append(f" [{cid}]")
+        return "".join(out)
+
+    return tidy(_MARKER.sub(repl, text)), cited
+
+
+def tidy(text: str) -> str:
+    """Spacing the model and the markers leave: "word [1] ." -> "word [1].", no double spaces."""
+    text = re.sub(r"\s+(?=[.,;:!?])", "", text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
+
+
+def _overlap(a: str, b: str) -> float:
+    ta = set(tokens(a))
+    return len(ta & set(tokens(b))) / len(ta) if ta else 0.0
+
+
+def best_quote(passage: str, claim: str) -> str:
+    """The sentence(s) of ``passage`` closest to ``claim`` to show as the quote (whole passage when short)."""
+    sentences = split_sentences(passage)
+    if len(sentences) <= 2 or len(passage) <= 320:
+        return passage
+    scored = sorted(range(len(sentences)), key=lambda i: _overlap(claim, sentences[i]), reverse=True)
+    return " ".join(sentences[i] for i in sorted(scored[:2]))
