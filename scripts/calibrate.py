@@ -142,7 +142,7 @@ def _tables(
             py.append(int(p["gold"]))
             owner.append(qi)
         probs = [passage_model.probability(f) for f in feats] if passage_model else [0.0] * len(ps)
-        qf = question_features(rec["question"], ps, read, probs)
+        qf = question_features(read, probs)
         qx.append([qf[n] for n in QUESTION_FEATURES])
         qy.append(int(rec["kind"] != "unanswerable"))
     return np.array(px), np.array(py), owner, np.array(qx), np.array(qy)
@@ -164,7 +164,7 @@ def _out_of_fold(recs: list[dict[str, Any]], folds: int) -> tuple[list[list[floa
             read = EvidenceRead(rec["read"]["p_none"], rec["read"]["first"], rec["read"]["written"])
             probs = [pm.probability(f) for f in passage_features(ps, read)]
             passage_p[i] = probs
-            question_p[i] = qm.probability(question_features(rec["question"], ps, read, probs))
+            question_p[i] = qm.probability(question_features(read, probs))
     return passage_p, question_p
 
 
@@ -214,6 +214,33 @@ def _answer_threshold(
     return best[1], best[2]
 
 
+def _single_signals(recs: list[dict[str, Any]]) -> dict[str, float]:
+    """Each signal on its own (no fitting): the passage it ranks first, and how it separates questions."""
+    out: dict[str, float] = {}
+    answerable = [r for r in recs if any(x["gold"] for x in r["passages"])]
+    scorers = {
+        "model_pick": lambda r, i: r["read"]["first"][i],
+        "retrieval_rank": lambda r, i: r["passages"][i]["score"],
+        "dense_score": lambda r, i: r["passages"][i]["dense_score"],
+    }
+    for name, score in scorers.items():
+        hits = sum(
+            r["passages"][max(range(len(r["passages"])), key=lambda i: score(r, i))]["gold"]
+            for r in answerable
+        )
+        out[f"best_passage_is_gold[{name}]"] = round(hits / max(1, len(answerable)), 4)
+    signals = {
+        "1 - p_none": lambda r: 1 - r["read"]["p_none"],
+        "max model_pick": lambda r: max(r["read"]["first"]),
+        "max dense_score": lambda r: max(x["dense_score"] for x in r["passages"]),
+    }
+    for name, signal in signals.items():
+        pos = [signal(r) for r in recs if r["kind"] != "unanswerable"]
+        neg = [signal(r) for r in recs if r["kind"] == "unanswerable"]
+        out[f"question_auc[{name}]"] = round(_auc(pos, neg), 4)
+    return out
+
+
 def _auc(pos: list[float], neg: list[float]) -> float:
     if not pos or not neg:
         return float("nan")
@@ -239,11 +266,14 @@ def fit(dumps: list[Path], write: bool, folds: int, max_false: float) -> None:
         for p, x in zip(ps, r["passages"], strict=True)
         if not x["gold"]
     ]
-    answerable = [(r, ps) for r, ps in zip(recs, passage_p, strict=True) if any(x["gold"] for x in r["passages"])]
+    answerable = [
+        (r, ps) for r, ps in zip(recs, passage_p, strict=True) if any(x["gold"] for x in r["passages"])
+    ]
     top1 = sum(r["passages"][max(range(len(ps)), key=lambda i: ps[i])]["gold"] for r, ps in answerable)
     q_pos = [p for r, p in zip(recs, question_p, strict=True) if r["kind"] != "unanswerable"]
     q_neg = [p for r, p in zip(recs, question_p, strict=True) if r["kind"] == "unanswerable"]
     pm, qm = fit_models(recs)
+    singles = _single_signals(recs)
     report = {
         "fitted_on": [str(d) for d in dumps],
         "questions": len(recs),
@@ -254,6 +284,7 @@ def fit(dumps: list[Path], write: bool, folds: int, max_false: float) -> None:
             "citation": {k: round(v, 4) for k, v in cite_fig.items()},
             "answer": {k: round(v, 4) for k, v in answer_fig.items()},
         },
+        "single_signals": singles,
     }
     print(json.dumps(report, indent=2))
     for name, model in (("passage", pm), ("question", qm)):

@@ -40,7 +40,9 @@ def tune_question(qid: str) -> dict:
 def tune_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """One app with the tune split's articles ingested through the API, tracing its decisions."""
     settings = make_settings(tmp_path_factory.mktemp("tune") / "store", answer_trace=True)
-    articles = [{"id": f.name, "text": f.read_text("utf-8")} for f in sorted((TUNE / "articles").glob("*.txt"))]
+    articles = [
+        {"id": f.name, "text": f.read_text("utf-8")} for f in sorted((TUNE / "articles").glob("*.txt"))
+    ]
     with TestClient(create_app(settings)) as client:
         r = client.post("/v1/articles", json={"articles": articles})
         assert r.status_code == 200 and r.json()["ingested"] == len(articles), r.text
@@ -117,9 +119,10 @@ def test_the_passages_are_evaluated_once_per_question(tune_client):
 
     def recording(messages, **kwargs):  # type: ignore[no-untyped-def]
         stats = kwargs.get("stats")
-        for piece in stream(messages, **kwargs):
-            yield piece
-        calls.append({"prefix": kwargs.get("prefix", ""), "prompt": stats.prompt_tokens, "cached": stats.cached_tokens})
+        yield from stream(messages, **kwargs)
+        calls.append(
+            {"prefix": kwargs.get("prefix", ""), "prompt": stats.prompt_tokens, "cached": stats.cached_tokens}
+        )
 
     generator.stream = recording
     try:
@@ -132,5 +135,3 @@ def test_the_passages_are_evaluated_once_per_question(tune_client):
     # the answer re-evaluates only the evidence line it is given, never the passages
     assert answer["prompt"] - answer["cached"] < 30, calls
     assert read["prompt"] - read["cached"] > 200, calls
-
-

@@ -239,7 +239,7 @@ class AnswerService:
         if gathered is None:
             yield Event("done", self._abstain(question, language, timings, t0))
             return
-        decision = self._calibrator.decide(question, gathered.passages, gathered.read)
+        decision = self._calibrator.decide(gathered.passages, gathered.read)
         trace = self._trace(gathered, decision) if self._settings.answer_trace else None
         if decision.abstain:
             yield Event("done", self._abstain(question, language, timings, t0, trace))

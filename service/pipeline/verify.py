@@ -24,10 +24,26 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from service.pipeline.calibration import figures
 from service.pipeline.retrieve import Passage
 from service.pipeline.sanitize import quote_for_answer
 from service.text import fold, split_sentences, tokens
+
+_FIGURE = re.compile(r"\d+(?:[.,:]\d+)*")
+
+
+def figures(text: str) -> set[str]:
+    """The figures of ``text`` worth comparing: digit groups of two digits or more, separators removed.
+
+    "5.000", "5,000" and "5000" are one figure whatever the locale; single digits are
+    left out (news prose often spells them out).
+    """
+    keys = set()
+    for m in _FIGURE.finditer(text):
+        digits = re.sub(r"\D", "", m.group())
+        if len(digits) >= 2:
+            keys.add(digits.lstrip("0") or "0")
+    return keys
+
 
 _MARKER = re.compile(r"\s*\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
 _WORD = re.compile(r"[^\W\d_]{4,}|\d+", re.UNICODE)
