@@ -9,7 +9,7 @@ STAMP := $(VENV)/.fonti-installed
 # instructions (AMX) and the binary dies with SIGILL.
 # AVX-512 is enabled feature by feature when this machine's CPU lists it (never AMX):
 # prompt processing ran ~1.5-2x faster with it here (scripts/bench_threads.py --build).
-# LLAMA_AVX512=off keeps the portable AVX2 build; a GPU build: see README "Speed".
+# LLAMA_AVX512=off keeps the portable AVX2 build; a GPU build: see docs/performance.md.
 CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 LLAMA_AVX512 ?= auto
 ifeq ($(LLAMA_AVX512),auto)
@@ -24,7 +24,7 @@ SAMPLE ?= data/sample
 DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models chromium run serve test test-all eval check-embed bench-embed bench-ingest bench-search bench-ask bench-logprobs bench-threads device-check fuzz load lint clean
+.PHONY: install models chromium run serve test test-all settings-doc eval check-embed bench-embed bench-ingest bench-search bench-ask bench-logprobs bench-threads device-check fuzz load lint clean
 
 install: $(STAMP) models
 
@@ -113,12 +113,18 @@ load: install
 
 # lint-imports checks the layer contracts of pyproject.toml ([tool.importlinter]): api -> pipeline ->
 # backends and never back up, backends independent of each other, ingest off the pipeline and the
-# API, no import cycles.
+# API, no import cycles. The last step fails when docs/configuration.md is not what the settings
+# tree generates (`make settings-doc` rewrites it).
 lint: install
 	$(VENV)/bin/ruff check service ingest tests scripts
 	$(VENV)/bin/ruff format --check service ingest tests scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(PY) -m service.settings_doc --check
+
+# docs/configuration.md from service/settings.py (every FONTI_* name, type, default, description).
+settings-doc: $(STAMP)
+	$(PY) -m service.settings_doc
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -114,7 +114,7 @@ class LLMSettings(BaseSettings):
         description="Prompt-processing batch size in tokens (128 ran as fast here and saves ~60 MiB).",
     )
     n_gpu_layers: int = Field(
-        0, description="Layers to offload to a GPU; -1: all (needs a CUDA/Metal build, README 'Speed')."
+        0, description="Layers to offload to a GPU; -1: all (needs a CUDA/Metal build, docs/performance.md)."
     )
     max_tokens: int = Field(256, ge=16, description="Maximum tokens generated per answer.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
@@ -248,7 +248,8 @@ class RetrievalSettings(BaseSettings):
         600,
         ge=100,
         description="Upper bound of prompt tokens spent on passages: on CPU the time to first token grows "
-        "with them. 600 answered the dev set as well as 900 with 30% fewer tokens at p95 (README, Speed).",
+        "with them. 600 answered the dev set as well as 900 with 30% fewer tokens at p95 "
+        "(docs/performance.md).",
     )
     min_score: float = Field(
         0.72,

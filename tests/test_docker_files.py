@@ -19,7 +19,7 @@ import yaml
 from service.app import create_app
 from service.model_prep.gguf import DEFAULT_GGUF_NAME
 from service.settings import LLMSettings, Settings
-from tests.test_settings import env_names
+from service.settings_doc import env_names
 
 DOCKER = Path(__file__).resolve().parent.parent / "docker"
 

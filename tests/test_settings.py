@@ -1,4 +1,4 @@
-"""The settings tree: env names, aliases, validation, and that the README documents each one."""
+"""The settings tree: env names, aliases, validation, and docs/configuration.md generated from it."""
 
 from __future__ import annotations
 
@@ -7,26 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from service.settings import Settings
-
-README = Path(__file__).resolve().parent.parent / "README.md"
-
-
-def env_names() -> list[str]:
-    names = []
-    for group, prefix in (
-        ("llm", "FONTI_LLM_"),
-        ("embed", "FONTI_EMBED_"),
-        ("store", "FONTI_STORE_"),
-        ("retrieval", "FONTI_RETRIEVAL_"),
-        ("server", "FONTI_"),
-    ):
-        cls = Settings.model_fields[group].annotation
-        for name, field in cls.model_fields.items():  # type: ignore[union-attr]
-            alias = field.validation_alias
-            names.append(alias.choices[0] if alias is not None else prefix + name.upper())  # type: ignore[union-attr]
-    names += [f"FONTI_{n.upper()}" for n, f in Settings.model_fields.items() if f.annotation in (Path,)]
-    return names
+from service import settings_doc
+from service.settings import LLMSettings, Settings
+from service.settings_doc import env_names
 
 
 def test_env_vars_reach_the_tree(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
@@ -49,7 +32,27 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch):
         Settings()
 
 
-def test_readme_documents_every_setting():
-    text = README.read_text("utf-8")
-    missing = [n for n in env_names() if f"`{n}`" not in text]
-    assert not missing, f"settings missing from README: {missing}"
+def test_configuration_doc_is_what_the_tree_generates():
+    """`make lint` checks the same; here the failure names the fix too."""
+    assert not settings_doc.check(), "docs/configuration.md is stale: run `make settings-doc`"
+
+
+def test_every_setting_is_documented_with_its_env_name_type_default_and_description():
+    text = settings_doc.DOC.read_text("utf-8")
+    names = env_names()
+    assert len(names) == len(set(names)) >= 60
+    for name in (*names, "FONTI_STORE_URL", "FONTI_QDRANT_GRPC_PORT"):
+        assert f"`{name}`" in text, name
+    for _, _, rows in settings_doc.sections():
+        for row in rows:
+            assert row.type and row.default and row.description, row
+    assert "| `FONTI_LLM_N_CTX` | int, ≥ 512 | `4096` | Context window in tokens. |" in text
+    assert "| `FONTI_MODELS_DIR` | path | `~/.cache/fonti/models` |" in text  # not this machine's $HOME
+
+
+def test_a_changed_description_makes_the_doc_stale(monkeypatch: pytest.MonkeyPatch):
+    field = LLMSettings.model_fields["n_ctx"]
+    monkeypatch.setattr(field, "description", "Context window in tokens, edited.")
+    diff = "".join(settings_doc.check())
+    assert "-| `FONTI_LLM_N_CTX` | int, ≥ 512 | `4096` | Context window in tokens. |" in diff
+    assert "+| `FONTI_LLM_N_CTX` | int, ≥ 512 | `4096` | Context window in tokens, edited. |" in diff
