@@ -24,7 +24,7 @@ SAMPLE ?= data/sample
 DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models chromium run serve test test-all settings-doc eval check-embed bench-embed bench-ingest bench-search bench-ask bench-logprobs bench-threads device-check fuzz load lint clean
+.PHONY: install models chromium run serve test test-fast test-all settings-doc eval check-embed bench-embed bench-ingest bench-search bench-ask bench-logprobs bench-threads device-check fuzz load lint clean
 
 install: $(STAMP) models
 
@@ -55,10 +55,15 @@ run: install
 serve: install
 	$(FONTI) serve
 
-# The default suite runs the real models end to end; `slow` (the whole dev question
-# set, ~10 minutes) runs in test-all.
+# Test tiers (docs/development.md): tests/unit/ (no models, seconds), tests/integration/ (real
+# models, Qdrant, HTTP, processes), tests/browser/ (headless Chromium). `make test` is the full real
+# suite but for `slow` (the whole dev question set, ~10 minutes), which runs in test-all;
+# `make test-fast` is the unit tier alone and needs neither the models nor Chromium.
 test: install chromium
 	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest tests/unit -m "not slow" $(PYTEST_ARGS)
 
 test-all: install chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

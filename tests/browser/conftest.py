@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.factories import missing
+
 CHROMIUM = Path(os.environ.get("FONTI_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -17,15 +19,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
 
 
 def _missing(what: str) -> None:
     # CI installs both (`make test` depends on `make chromium`): there a missing browser is a failure.
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} (run `make install chromium`)")
-    pytest.skip(what)
+    missing(f"{what} (run `make install chromium`)")
 
 
 @pytest.fixture(scope="session")

@@ -18,10 +18,17 @@ import httpx
 import pytest
 
 from service.settings import ServerSettings
-from tests.conftest import dev_article_bodies, make_settings
-from tests.live import live_server
-from tests.widget.conftest import DESKTOP, PHONE
-from tests.widget.support import HOSTILE_CSS, SCREENSHOTS, Loopback, host_page
+from tests.factories import (
+    DESKTOP,
+    HOSTILE_CSS,
+    PHONE,
+    SCREENSHOTS,
+    Loopback,
+    dev_article_bodies,
+    host_page,
+    live_server,
+    make_settings,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

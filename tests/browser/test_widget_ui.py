@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.widget.conftest import DESKTOP, PHONE
-from tests.widget.support import HOSTILE_CSS, WIDGET_JS, Loopback, free_port, host_page, sse
+from tests.factories import DESKTOP, HOSTILE_CSS, PHONE, WIDGET_JS, Loopback, free_port, host_page, sse
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 

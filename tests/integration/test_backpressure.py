@@ -15,8 +15,7 @@ import pytest
 from fastapi import FastAPI
 
 from service.settings import ServerSettings
-from tests.conftest import DEV_ARTICLES, make_settings
-from tests.live import live_server, wait_until
+from tests.factories import dev_bodies, live_server, make_settings, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Fast
         tmp_path_factory.mktemp("backpressure") / "store",
         server=ServerSettings(queue_depth=1, request_deadline_s=LONG),
     )
-    articles = [{"id": n, "text": (DEV_ARTICLES / n).read_text("utf-8")} for n in ARTICLES]
+    articles = dev_bodies(ARTICLES)
     with live_server(settings, articles) as running:
         yield running
 

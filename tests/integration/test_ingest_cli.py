@@ -18,11 +18,8 @@ from ingest.chunking import chunk_article
 from ingest.files import iter_sources
 from ingest.formats import parse_article
 from ingest.pipeline import article_id_for
-from service.backends.embedder import build_embedder
-from service.backends.store.qdrant import QdrantStore
 from service.discovery import OWNER_FILE
-from service.settings import EmbedSettings, StoreSettings
-from tests.conftest import SAMPLE
+from tests.factories import SAMPLE, open_store
 
 FONTI = str(Path(sys.executable).with_name("fonti"))
 OUTLETS = ["ANSA", "AGI", "Il Post", "Adnkronos", "Il Tempo", "RaiNews"]
@@ -63,11 +60,6 @@ def expected_chunks(folder: Path) -> dict[str, int]:
         article = parse_article(inp, article_id_for(inp))  # type: ignore[arg-type]
         out[article.id] = len(chunk_article(article))
     return out
-
-
-def open_store(store: Path) -> QdrantStore:
-    e = build_embedder(EmbedSettings())
-    return QdrantStore(StoreSettings(path=store), e.dim, e.name)
 
 
 def stored_states(store: Path) -> tuple[dict[str, dict[str, int]], int, int]:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import LLMSettings, ServerSettings
-from tests.conftest import make_settings
+from tests.factories import make_settings
 
 pytestmark = pytest.mark.e2e
 

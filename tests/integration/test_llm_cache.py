@@ -16,14 +16,6 @@ from service.pipeline.prompts import PromptLibrary
 from service.settings import LLMSettings, Settings
 
 
-def test_reusable_prefix_mirrors_llama_cpp():
-    assert reusable_prefix([1, 2, 3, 9], [1, 2, 3, 4, 5]) == 3
-    assert reusable_prefix([1, 2, 3, 4, 5, 6], [1, 2, 3]) == 2  # all cached: the last one is recomputed
-    assert reusable_prefix([1, 2, 3], [1, 2, 3]) == 2
-    assert reusable_prefix([], [1, 2]) == 0
-    assert reusable_prefix([5], [1]) == 0
-
-
 @pytest.fixture(scope="module")
 def generator(tmp_path_factory: pytest.TempPathFactory) -> tuple[LlamaCppGenerator, Path, PromptLibrary]:
     log = tmp_path_factory.mktemp("log") / "prompts.jsonl"

@@ -29,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from service.app import create_app
 from service.model_prep.gguf import resolve_gguf
 from service.settings import Settings
-from tests.conftest import check_citation_invariants, dev_article_bodies, make_settings
+from tests.factories import check_citation_invariants, dev_article_bodies, make_settings
 
 # Two model processes in sequence (~3.5 min on 2 cores): in `make test-all`, kept out of the
 # default run to hold CI under 30 minutes on a fresh machine (llama.cpp build included).

@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
 from service.settings import LLMSettings, Settings, StoreSettings
-from tests.conftest import SAMPLE
+from tests.factories import SAMPLE
 
 pytestmark = pytest.mark.e2e
 

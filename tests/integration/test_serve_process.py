@@ -15,8 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import DEV_ARTICLES, REPO
-from tests.live import free_port, wait_until
+from tests.factories import REPO, dev_bodies, free_port, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -92,8 +91,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def test_cli_sends_its_key_to_the_service(server: Server, tmp_path: Path):
     folder = tmp_path / "articles"
     folder.mkdir()
-    for name in ARTICLES:
-        (folder / name).write_text((DEV_ARTICLES / name).read_text("utf-8"), "utf-8")
+    for item in dev_bodies(ARTICLES):
+        (folder / item["id"]).write_text(item["text"], "utf-8")
     refused = server.cli("ingest", str(folder), key=None)
     assert refused.returncode == 1 and "401" in refused.stderr, refused.stderr
     done = server.cli("ingest", str(folder))  # finds the service through the store's owner file

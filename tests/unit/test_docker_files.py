@@ -20,8 +20,9 @@ from service.app import create_app
 from service.model_prep.gguf import DEFAULT_GGUF_NAME
 from service.settings import LLMSettings, Settings
 from service.settings_doc import env_names
+from tests.factories import REPO
 
-DOCKER = Path(__file__).resolve().parent.parent / "docker"
+DOCKER = REPO / "docker"
 
 
 @pytest.fixture(scope="module")

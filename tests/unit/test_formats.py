@@ -8,20 +8,16 @@ from ingest.articles import ArticleFormatError
 from ingest.chunking import chunk_article
 from ingest.formats import ArticleInput, detect_format, parse_article, split_outlet
 from service.text import split_sentences
-from tests.conftest import DEV_ARTICLES
+from tests.factories import DEV_ARTICLES, dev_data
 
 
 def parse_file(name: str):
-    path = DEV_ARTICLES / name
-    if not path.is_file():
-        pytest.skip(f"dev data not found at {DEV_ARTICLES}")
+    path = dev_data(DEV_ARTICLES / name)
     return parse_article(ArticleInput(text=path.read_text("utf-8")), name)
 
 
 def test_every_dev_page_parses_with_outlets_on_every_paragraph():
-    files = sorted(DEV_ARTICLES.glob("*.txt"))
-    if not files:
-        pytest.skip("no dev data")
+    files = sorted(dev_data(DEV_ARTICLES).glob("*.txt"))
     assert len(files) == 15
     for f in files:
         text = f.read_text("utf-8")

@@ -11,8 +11,7 @@ from ingest.files import iter_sources, read_bytes, read_file
 from ingest.formats import ArticleInput, parse_article
 from ingest.pipeline import article_id_for
 from ingest.readers import ReadError, markdown_to_text, split_front_matter
-
-FIXTURES = Path(__file__).parent / "fixtures"
+from tests.factories import FIXTURES
 
 FRONT_MATTER_MD = """---
 title: "Ponte chiuso: sei mesi di lavori"

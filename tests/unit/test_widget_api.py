@@ -18,9 +18,7 @@ from service.app import create_app
 from service.pipeline.answer import Answer, Event
 from service.pipeline.followup import Turn
 from service.settings import ServerSettings, Settings
-from tests.conftest import make_settings
-
-WIDGET = Path(__file__).resolve().parent.parent / "service" / "web" / "widget.js"
+from tests.factories import WIDGET_JS, make_settings
 
 
 def client(tmp_path: Path, **server: Any) -> TestClient:
@@ -34,7 +32,7 @@ def test_widget_script_is_served_with_type_and_cache_headers(tmp_path):
     assert r.headers["content-type"] == "text/javascript; charset=utf-8"
     assert r.headers["cache-control"] == "public, max-age=600"
     assert r.headers["x-content-type-options"] == "nosniff"
-    assert r.content == WIDGET.read_bytes()
+    assert r.content == WIDGET_JS.read_bytes()
     etag = r.headers["etag"]
     again = c.get("/widget.js", headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
