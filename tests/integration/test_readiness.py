@@ -1,6 +1,6 @@
 """GET /readyz and the 503s when a part is down: real app, real embedder, real store, real closed ports.
 
-The ready case (model loaded, store up) is in tests/test_llm_server.py, which loads the
+The ready case (model loaded, store up) is in tests/integration/test_llm_server.py, which loads the
 model anyway.
 """
 

@@ -1,7 +1,7 @@
 """Unit tests of the generation gate's logic (admission, FIFO, deadlines, cancel, shutdown).
 
 The event iterators here are plain generators standing in for the answer pipeline; the
-real model goes through the gate in tests/test_backpressure.py.
+real model goes through the gate in tests/integration/test_backpressure.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The upstream is an ``httpx.MockTransport`` scripted per test (pure logic: which
 request is sent, what is retried, when the stream is closed). The user path against a
-real server is tests/test_llm_server.py.
+real server is tests/integration/test_llm_server.py.
 """
 
 from __future__ import annotations

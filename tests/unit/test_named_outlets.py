@@ -1,4 +1,4 @@
-"""Outlets named in a question (pure matching; the answer path is in test_answer_pipeline)."""
+"""Outlets named in a question (pure matching; the answer path is in tests/test_api.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The widget's HTTP side without models: the script and demo page, CORS, the history field.
 
 ``TestClient(app)`` outside a ``with`` block does not run the lifespan, so no model
-loads; routes that need one are not called here (test_widget_live.py does that).
+loads; routes that need one are not called here (tests/browser/test_widget_live.py does that).
 """
 
 from __future__ import annotations
