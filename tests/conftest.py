@@ -49,15 +49,24 @@ def dev_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
         yield client
 
 
-TIERS = {"unit": "unit", "integration": "integration", "browser": "browser"}
+# Run order: the unit tier first (seconds: a broken build fails fast), then the modules at the
+# top of tests/ (the answer path, the longest), the integration tier, and the browser tier last:
+# Playwright's sync API keeps an event loop running in the main thread while its browser is open,
+# and asyncio.run()/anyio.run() refuse to start under it.
+ORDER = {"unit": 0, "": 1, "integration": 2, "browser": 3}
+
+
+def _tier(item: pytest.Item) -> str:
+    parts = item.path.relative_to(REPO / "tests").parts
+    return parts[0] if len(parts) > 1 and parts[0] in ORDER else ""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with its tier, from its folder (`-m unit`, `-m "not browser"`). The modules
-    still at the top of tests/ load the real models: integration."""
+    """Mark each test with its tier, from its folder (`-m unit`, `-m "not browser"`; the modules still
+    at the top of tests/ load the real models: integration), and run the tiers in ORDER."""
     for item in items:
-        parts = item.path.relative_to(REPO / "tests").parts
-        item.add_marker(TIERS.get(parts[0], "integration") if len(parts) > 1 else "integration")
+        item.add_marker(_tier(item) or "integration")
+    items.sort(key=lambda item: ORDER[_tier(item)])  # stable: each module keeps its own order
 
 
 @pytest.hookimpl(wrapper=True)

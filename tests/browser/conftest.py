@@ -26,9 +26,9 @@ def _missing(what: str) -> None:
     missing(f"{what} (run `make install chromium`)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
+    """One headless Chromium for the browser tier, closed after it."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
