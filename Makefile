@@ -59,8 +59,13 @@ serve: install
 # models, Qdrant, HTTP, processes), tests/browser/ (headless Chromium). `make test` is the full real
 # suite but for `slow` (the whole dev question set, ~10 minutes), which runs in test-all;
 # `make test-fast` is the unit tier alone and needs neither the models nor Chromium.
+# Two pytest workers (pytest-xdist), one per core: the model decodes on one thread, so a second
+# process nearly halves the suite. --dist loadfile keeps each module on one worker, with its own
+# app and prompt-cache history as in a serial run. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
+XDIST = $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile)
 test: install chromium
-	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(VENV)/bin/pytest tests/unit -m "not slow" $(PYTEST_ARGS)
