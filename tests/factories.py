@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from service.backends.embedder import Embedder
-    from service.backends.store.qdrant import QdrantStore
+    from service.backends.store import VectorStore
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures"
@@ -79,12 +79,13 @@ def default_embedder() -> Embedder:
     return build_embedder(EmbedSettings(threads=1))
 
 
-def open_store(path: Path) -> QdrantStore:
-    """The local-mode store in ``path``, opened with the default embedder's name and size."""
-    from service.backends.store.qdrant import QdrantStore
+def open_store(path: Path) -> VectorStore:
+    """The store in the folder ``path`` (through the one factory), opened with the default
+    embedder's name and size."""
+    from service.backends.store import build_store
 
     e = default_embedder()
-    return QdrantStore(StoreSettings(path=path), e.dim, e.name)
+    return build_store(StoreSettings(path=path), e.dim, e.name)
 
 
 def make_settings(store_path: Path, **overrides: object) -> Settings:
