@@ -25,8 +25,8 @@ from service.backends.store.base import (
     StoreError,
     StorePoint,
     VectorStore,
-    describe,
 )
+from service.backends.store.lexical import FoldedWords, encoder
 from service.settings import StoreSettings
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,38 @@ def unreachable(exc: BaseException) -> bool:
         except Exception:
             return False
     return False
+
+
+def sparse_encoder_of(metadata: dict[str, Any] | None) -> str:
+    """The sparse encoder a collection was written with (collections before Qdrant Edge say none)."""
+    return str((metadata or {}).get("sparse") or FoldedWords.name)
+
+
+def scroll_points(client: Any, collection: str, batch: int) -> Iterator[list[StorePoint]]:
+    """Every point of a collection with its vectors, ``batch`` at a time."""
+    offset = None
+    while True:
+        points, offset = client.scroll(
+            collection, limit=batch, offset=offset, with_payload=True, with_vectors=True
+        )
+        out = []
+        for p in points:
+            vectors = p.vector if isinstance(p.vector, dict) else {}
+            sparse = vectors.get(LEXICAL)
+            out.append(
+                StorePoint(
+                    id=str(p.id),
+                    payload=dict(p.payload or {}),
+                    dense=np.asarray(vectors.get(DENSE), dtype=np.float32),
+                    sparse=SparseVec(list(sparse.indices), list(sparse.values))
+                    if sparse
+                    else SparseVec([], []),
+                )
+            )
+        if out:
+            yield out
+        if offset is None:
+            return
 
 
 def open_client(settings: StoreSettings) -> Any:
@@ -102,7 +134,7 @@ class QdrantStore(VectorStore):
 
     def __init__(self, settings: StoreSettings, dim: int, embedder: str = ""):
         self._collection = settings.collection
-        self._where = describe(settings)
+        self._where = settings.url or str(settings.path)
         self._local = settings.url is None
         self._lock = threading.RLock()
         self._dim = dim
@@ -175,6 +207,15 @@ class QdrantStore(VectorStore):
                 f"{self._embedder!r}. Use a new FONTI_STORE_PATH or FONTI_STORE_COLLECTION and ingest "
                 "again; nothing was changed."
             )
+        sparse_encoder = sparse_encoder_of(info.config.metadata)
+        if sparse_encoder != encoder().name:
+            # Other term ids: the lexical side of every search would match nothing or noise.
+            raise StoreError(
+                f"{here} holds lexical vectors of {sparse_encoder!r}, this version of Fonti searches "
+                f"with {encoder().name!r}. Copy it into a new collection, which re-encodes them "
+                f"(`fonti migrate --to {self._where} --to-collection {self._collection}_2`), then set "
+                f"FONTI_STORE_COLLECTION={self._collection}_2; nothing was changed."
+            )
         for name, schema in (info.payload_schema or {}).items():
             kind = getattr(schema, "data_type", None)
             if name in INDEXED_FIELDS and kind not in (None, models.PayloadSchemaType.KEYWORD):
@@ -190,7 +231,7 @@ class QdrantStore(VectorStore):
             self._collection,
             vectors_config={DENSE: models.VectorParams(size=self._dim, distance=models.Distance.COSINE)},
             sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-            metadata={"embedder": self._embedder} if self._embedder else None,
+            metadata={"embedder": self._embedder, "sparse": encoder().name},
         )
 
     def _create_indexes(self) -> None:
@@ -373,6 +414,11 @@ class QdrantStore(VectorStore):
     @_locked
     def count(self) -> int:
         return self._client.count(self._collection, exact=True).count
+
+    def export(self, batch: int = 256) -> Iterator[list[StorePoint]]:
+        with self._lock:
+            self._ensure()
+        yield from scroll_points(self._client, self._collection, batch)
 
     @_locked
     def outlets(self, limit: int) -> list[str]:
