@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.backends.embedder import Embedder, build_embedder
-from service.backends.store.qdrant import QdrantStore
+from service.backends.store import build_store
 from service.settings import EmbedSettings, StoreSettings
 from tests.conftest import SAMPLE
 
@@ -34,7 +34,7 @@ def default_embedder() -> Embedder:
 
 def stored(store: Path) -> dict[str, str]:
     e = default_embedder()
-    s = QdrantStore(StoreSettings(path=store), e.dim, e.name)
+    s = build_store(StoreSettings(path=store), e.dim, e.name)
     try:
         return {p.id: p.payload["article_id"] for p in s.iter_points()}
     finally:
@@ -90,7 +90,7 @@ def test_missing_path_is_named(tmp_path: Path):
 
 def test_locked_store_says_how_to_proceed(tmp_path: Path):
     e = default_embedder()
-    owner = QdrantStore(StoreSettings(path=tmp_path / "store"), e.dim, e.name)
+    owner = build_store(StoreSettings(path=tmp_path / "store"), e.dim, e.name)
     try:
         r = run(["ingest", str(SAMPLE)], tmp_path / "store")
     finally:

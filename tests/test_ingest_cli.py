@@ -19,7 +19,7 @@ from ingest.files import iter_sources
 from ingest.formats import parse_article
 from ingest.pipeline import article_id_for
 from service.backends.embedder import build_embedder
-from service.backends.store.qdrant import QdrantStore
+from service.backends.store import VectorStore, build_store
 from service.discovery import OWNER_FILE
 from service.settings import EmbedSettings, StoreSettings
 from tests.conftest import SAMPLE
@@ -65,9 +65,9 @@ def expected_chunks(folder: Path) -> dict[str, int]:
     return out
 
 
-def open_store(store: Path) -> QdrantStore:
+def open_store(store: Path) -> VectorStore:
     e = build_embedder(EmbedSettings())
-    return QdrantStore(StoreSettings(path=store), e.dim, e.name)
+    return build_store(StoreSettings(path=store), e.dim, e.name)
 
 
 def stored_states(store: Path) -> tuple[dict[str, dict[str, int]], int, int]:

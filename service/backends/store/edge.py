@@ -295,7 +295,7 @@ class EdgeStore(VectorStore):
         """Build the index of the points waiting for it, and wait; ``progress`` gets the seconds
         elapsed every half second. False when nothing waited for it."""
         self._live.wait_build()
-        if self.pending() == 0:
+        if self.pending() < INDEX_AFTER // 2:  # Qdrant's threshold (see _config): nothing to index
             return False
         self._live.start_build(foreground=True)
         self._live.wait_build(progress)
