@@ -19,6 +19,8 @@ from __future__ import annotations
 import threading
 import zlib
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -105,10 +107,26 @@ def lexical_text(outlet: str, title: str, text: str) -> str:
     return f"{outlet}\n{title}\n{text}"
 
 
-@lru_cache(maxsize=1)
+_encoder: SparseEncoder | None = None
+
+
 def encoder() -> SparseEncoder:
     """The encoder every store of this version writes and every search uses."""
-    return SnowballBm25()
+    global _encoder
+    if _encoder is None:
+        _encoder = SnowballBm25()
+    return _encoder
+
+
+@contextmanager
+def compared_encoder(other: SparseEncoder) -> Iterator[None]:
+    """Use ``other`` instead within the block (``scripts/compare_sparse.py``; not thread-safe)."""
+    global _encoder
+    saved, _encoder = _encoder, other
+    try:
+        yield
+    finally:
+        _encoder = saved
 
 
 def passage_vector(text: str, language: str = DEFAULT_LANGUAGE) -> SparseVec:
