@@ -275,3 +275,33 @@ def test_background_index_starts_by_itself_after_enough_writes(settings):
         assert s.count() == len(batch)
     finally:
         s.close()
+
+
+def test_ties_are_ranked_the_same_every_time(tmp_path):
+    """Aggregator pages repeat paragraphs word for word: equal lexical scores must not make the
+    ranking change from one search to the next (Edge's own sparse search orders ties at random)."""
+    rng = np.random.default_rng(3)
+    base = points(range(40), seed=3)
+    # 60 copies of one paragraph under other articles: tied lexical scores, distinct dense vectors
+    copies = [
+        StorePoint(
+            str(uuid.uuid5(uuid.NAMESPACE_URL, f"copy/{i}")),
+            {**base[0].payload, "article_id": f"copy{i:03d}"},
+            unit(rng.standard_normal(DIM)),
+            base[0].sparse,
+        )
+        for i in range(60)
+    ]
+    query = unit(rng.standard_normal(DIM))
+    rankings = []
+    for attempt in range(2):
+        s = EdgeStore(StoreSettings(path=tmp_path / f"s{attempt}"), DIM, "test/embedder")
+        try:
+            s.upsert(base + copies)
+            for _ in range(5):
+                hits = s.hybrid_search(query, query_vector(base[0].payload["text"]), 24)
+                rankings.append([(h.id, round(h.score, 9)) for h in hits])
+        finally:
+            s.close()
+    assert all(r == rankings[0] for r in rankings)
+    assert len(rankings[0]) == 24

@@ -29,7 +29,8 @@ from typing import Literal
 
 from service.backends.store import StoreError, VectorStore
 from service.backends.store.base import edge_folder
-from service.backends.store.copy import Source, copy_points, local_mode_store, open_qdrant_source, verify
+from service.backends.store.copy import Source, copy_points, local_mode_store, verify
+from service.backends.store.qdrant_io import open_qdrant_source
 from service.settings import StoreSettings
 
 Engine = Literal["edge", "local", "server"]

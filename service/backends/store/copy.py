@@ -18,7 +18,6 @@ from typing import Any, Literal
 
 from service.backends.store.base import StoreError, StorePoint, VectorStore
 from service.backends.store.lexical import article_language, encoder, lexical_text, passage_vector
-from service.settings import StoreSettings
 
 Engine = Literal["edge", "local", "server"]
 
@@ -39,42 +38,6 @@ class Source:
 def local_mode_store(path: Path, collection: str) -> bool:
     """A qdrant-client local-mode store with this collection is in ``path``."""
     return (Path(path) / "meta.json").is_file() and (Path(path) / "collection" / collection).is_dir()
-
-
-def open_qdrant_source(settings: StoreSettings) -> Source:
-    """The collection of a server (``settings.url``) or of a local-mode folder, as it is."""
-    from service.backends.store.base import DENSE, LEXICAL
-    from service.backends.store.qdrant import open_client, scroll_points, sparse_encoder_of, unreachable
-
-    where = settings.url or str(settings.path)
-    here = f"collection {settings.collection!r} at {where}"
-    if not settings.url and not local_mode_store(settings.path, settings.collection):
-        raise StoreError(f"{here} does not exist: nothing to migrate")
-    client = open_client(settings)
-    try:
-        if not client.collection_exists(settings.collection):
-            raise StoreError(f"{here} does not exist: nothing to migrate")
-        info = client.get_collection(settings.collection)
-    except Exception as exc:
-        client.close()
-        if unreachable(exc):
-            raise StoreError(f"the Qdrant server {where} is not reachable: {exc}") from exc
-        raise
-    vectors = info.config.params.vectors
-    sparse = info.config.params.sparse_vectors or {}
-    if not isinstance(vectors, dict) or DENSE not in vectors or LEXICAL not in sparse:
-        client.close()
-        raise StoreError(f"{here} is not a Fonti store (no '{DENSE}' and '{LEXICAL}' vectors)")
-    metadata = info.config.metadata or {}
-    return Source(
-        where=f"{where} (collection {settings.collection!r})",
-        dense_size=int(vectors[DENSE].size),
-        embedder=str(metadata.get("embedder", "")),
-        sparse=sparse_encoder_of(metadata),
-        count=lambda: int(client.count(settings.collection, exact=True).count),
-        batches=lambda n: scroll_points(client, settings.collection, n),
-        close=client.close,
-    )
 
 
 def _reencoded(batch: list[StorePoint]) -> list[StorePoint]:

@@ -2,8 +2,8 @@
 
 One Edge shard holds every chunk with two vectors, as on a Qdrant server: ``dense`` (the
 embedder's, cosine) and ``lexical`` (sparse, IDF modifier). Search fuses both with
-reciprocal rank fusion (k = 2, Qdrant's default) in one query; filters use keyword,
-datetime and integer payload indexes.
+reciprocal rank fusion (k = 2, Qdrant's default; :mod:`.edge_search`, deterministic);
+filters use keyword, datetime and integer payload indexes.
 
 Writes land in an appendable segment that is searched exactly; the HNSW index of new
 points is built off the request path (:mod:`.edge_index`). The folder (owner lock,
@@ -32,6 +32,7 @@ from service.backends.store.base import (
 from service.backends.store.copy import Source
 from service.backends.store.edge_folder import CURRENT_FILE, EdgeFolder, StoreMeta
 from service.backends.store.edge_index import LiveShard
+from service.backends.store.edge_search import edge_filter, hybrid_search
 from service.backends.store.lexical import encoder
 from service.settings import StoreSettings
 
@@ -60,29 +61,6 @@ def upsert_operation(points: Sequence[StorePoint]) -> Any:
             for p in points
         ]
     )
-
-
-def edge_filter(where: dict[str, Any] | None) -> Any:
-    """An Edge filter from ``where``: ``{"field": value}`` matches a value, a list any of
-    them; ``"!field"`` excludes them; ``"field>="`` / ``"field<"`` bound a date range."""
-    from qdrant_edge import FieldCondition, Filter, MatchAny, MatchValue, RangeDateTime
-
-    if not where:
-        return None
-    must: list[Any] = []
-    must_not: list[Any] = []
-    for key, value in where.items():
-        if key.endswith(">=") or key.endswith("<"):
-            field, bound = (key[:-2], "gte") if key.endswith(">=") else (key[:-1], "lt")
-            must.append(FieldCondition(key=field, range=RangeDateTime(**{bound: value})))
-            continue
-        target = must_not if key.startswith("!") else must
-        field = key.lstrip("!")
-        if isinstance(value, list | tuple | set):
-            target.append(FieldCondition(key=field, match=MatchAny(any=list(value))))
-        else:
-            target.append(FieldCondition(key=field, match=MatchValue(value=value)))
-    return Filter(must=must or None, must_not=must_not or None)
 
 
 def scroll(
@@ -381,32 +359,7 @@ class EdgeStore(VectorStore):
     def hybrid_search(
         self, dense: np.ndarray, sparse: SparseVec, limit: int, where: dict[str, Any] | None = None
     ) -> list[StoredPoint]:
-        from qdrant_edge import Fusion, Prefetch, Query, QueryRequest, SparseVector
-
-        flt = edge_filter(where)
-        prefetch = [
-            Prefetch(limit=limit, query=Query.Nearest(dense.astype(float).tolist(), using=DENSE), filter=flt)
-        ]
-        if sparse.indices:
-            vec = SparseVector(sparse.indices, sparse.values)
-            prefetch.append(Prefetch(limit=limit, query=Query.Nearest(vec, using=LEXICAL), filter=flt))
-        request = QueryRequest(
-            limit=limit,
-            prefetches=prefetch,
-            query=Fusion.Rrf(k=2),  # type: ignore[arg-type]  # the stub misses that Rrf is a Fusion
-            with_payload=True,
-            with_vector=[DENSE],
-        )
-        res = self._live.read(lambda s: s.query(request))
-        return [
-            StoredPoint(
-                id=str(p.id),
-                payload=dict(p.payload or {}),
-                score=float(p.score),
-                dense=np.asarray(p.vector[DENSE], dtype=np.float32) if p.vector else None,
-            )
-            for p in res
-        ]
+        return hybrid_search(self._live.read, dense, sparse, limit, where)
 
     def outlets(self, limit: int) -> list[str]:
         from qdrant_edge import FacetRequest

@@ -11,7 +11,6 @@ import logging
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,7 +25,8 @@ from service.backends.store.base import (
     StorePoint,
     VectorStore,
 )
-from service.backends.store.lexical import FoldedWords, encoder
+from service.backends.store.lexical import encoder
+from service.backends.store.qdrant_io import open_client, scroll_points, sparse_encoder_of, unreachable
 from service.settings import StoreSettings
 
 log = logging.getLogger(__name__)
@@ -48,78 +48,6 @@ def _locked(method: Any) -> Any:
                 raise
 
     return wrapper
-
-
-def unreachable(exc: BaseException) -> bool:
-    """The error says the Qdrant server could not be reached (REST or gRPC), not that it refused."""
-    from qdrant_client.http.exceptions import ResponseHandlingException
-
-    if isinstance(exc, ResponseHandlingException):
-        return True
-    code = getattr(exc, "code", None)
-    if callable(code):  # grpc.RpcError
-        try:
-            return getattr(code(), "name", "") in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
-        except Exception:
-            return False
-    return False
-
-
-def sparse_encoder_of(metadata: dict[str, Any] | None) -> str:
-    """The sparse encoder a collection was written with (collections before Qdrant Edge say none)."""
-    return str((metadata or {}).get("sparse") or FoldedWords.name)
-
-
-def scroll_points(client: Any, collection: str, batch: int) -> Iterator[list[StorePoint]]:
-    """Every point of a collection with its vectors, ``batch`` at a time."""
-    offset = None
-    while True:
-        points, offset = client.scroll(
-            collection, limit=batch, offset=offset, with_payload=True, with_vectors=True
-        )
-        out = []
-        for p in points:
-            vectors = p.vector if isinstance(p.vector, dict) else {}
-            sparse = vectors.get(LEXICAL)
-            out.append(
-                StorePoint(
-                    id=str(p.id),
-                    payload=dict(p.payload or {}),
-                    dense=np.asarray(vectors.get(DENSE), dtype=np.float32),
-                    sparse=SparseVec(list(sparse.indices), list(sparse.values))
-                    if sparse
-                    else SparseVec([], []),
-                )
-            )
-        if out:
-            yield out
-        if offset is None:
-            return
-
-
-def open_client(settings: StoreSettings) -> Any:
-    """A qdrant-client for the settings: a server by URL (REST or gRPC), else the local folder."""
-    from qdrant_client import QdrantClient
-
-    if settings.url:
-        return QdrantClient(
-            url=settings.url,
-            api_key=settings.api_key,
-            prefer_grpc=settings.prefer_grpc,
-            grpc_port=settings.grpc_port,
-            timeout=max(1, round(settings.timeout)),
-        )
-    Path(settings.path).mkdir(parents=True, exist_ok=True)
-    try:
-        return QdrantClient(path=str(settings.path))
-    except RuntimeError as exc:
-        if "already accessed" in str(exc):
-            raise StoreError(
-                f"the store folder {settings.path} is in use by another process (a running "
-                "`fonti serve`?). Send articles through its API with `fonti ingest --url "
-                "http://HOST:PORT`, or stop it first."
-            ) from exc
-        raise
 
 
 class QdrantStore(VectorStore):

@@ -17,9 +17,10 @@ import shutil
 import time
 
 from service.backends.store.base import StoreError, edge_folder
-from service.backends.store.copy import copy_points, local_mode_store, open_qdrant_source, verify
+from service.backends.store.copy import copy_points, local_mode_store, verify
 from service.backends.store.edge import EdgeStore
 from service.backends.store.edge_folder import CURRENT_FILE
+from service.backends.store.qdrant_io import open_qdrant_source
 from service.settings import StoreSettings
 
 log = logging.getLogger(__name__)
