@@ -38,7 +38,6 @@ from service.settings import StoreSettings
 
 log = logging.getLogger(__name__)
 
-KEYWORD_FIELDS = ("article_id", "outlet", "topic")
 # Points waiting for the index that make a store build it in the background. Below this,
 # exact search over them takes about a millisecond.
 INDEX_AFTER = 10_000
@@ -254,14 +253,22 @@ class EdgeStore(VectorStore):
 
     @staticmethod
     def _ensure_indexes(shard: Any) -> None:
-        from qdrant_edge import PayloadSchemaType, UpdateOperation
+        from qdrant_edge import IntegerIndexParams, KeywordIndexParams, PayloadSchemaType, UpdateOperation
 
-        wanted = {f: PayloadSchemaType.Keyword for f in KEYWORD_FIELDS}
-        wanted |= {"published": PayloadSchemaType.Datetime, "position": PayloadSchemaType.Integer}
+        wanted: dict[str, Any] = {
+            # Search filters: HNSW gets extra links per value (filtered search keeps its recall).
+            "outlet": PayloadSchemaType.Keyword,
+            "topic": PayloadSchemaType.Keyword,
+            "published": PayloadSchemaType.Datetime,
+            # An article's few chunks are read from the index alone; the first chunks (position
+            # 0) are listed by scrolling: no HNSW links, which would cost index build time.
+            "article_id": KeywordIndexParams(enable_hnsw=False),
+            "position": IntegerIndexParams(lookup=True, range=False, enable_hnsw=False),
+        }
         existing = shard.info().payload_schema
-        for field, kind in wanted.items():
+        for field, schema in wanted.items():
             if field not in existing:
-                shard.update(UpdateOperation.create_field_index(field, kind))
+                shard.update(UpdateOperation.create_field_index(field, schema))
 
     # --- the search index -------------------------------------------------------------------
     def pending(self) -> int:
