@@ -9,7 +9,7 @@ STAMP := $(VENV)/.fonti-installed
 # instructions (AMX) and the binary dies with SIGILL.
 # AVX-512 is enabled feature by feature when this machine's CPU lists it (never AMX):
 # prompt processing ran ~1.5-2x faster with it here (scripts/bench_threads.py --build).
-# LLAMA_AVX512=off keeps the portable AVX2 build; a GPU build: see README "Speed".
+# LLAMA_AVX512=off keeps the portable AVX2 build; a GPU build: see docs/performance.md.
 CPU_FLAGS := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
 LLAMA_AVX512 ?= auto
 ifeq ($(LLAMA_AVX512),auto)
@@ -24,7 +24,7 @@ SAMPLE ?= data/sample
 DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models chromium run serve test test-all eval check-embed bench-embed bench-ingest bench-search bench-ask bench-logprobs bench-threads device-check fuzz load lint clean
+.PHONY: install models chromium run serve test test-fast test-all settings-doc eval check-embed bench-embed bench-ingest bench-search bench-ask bench-logprobs bench-threads device-check fuzz load lint clean
 
 install: $(STAMP) models
 
@@ -55,10 +55,20 @@ run: install
 serve: install
 	$(FONTI) serve
 
-# The default suite runs the real models end to end; `slow` (the whole dev question
-# set, ~10 minutes) runs in test-all.
+# Test tiers (docs/development.md): tests/unit/ (no models, seconds), tests/integration/ (real
+# models, Qdrant, HTTP, processes), tests/browser/ (headless Chromium). `make test` is the full real
+# suite but for `slow` (the whole dev question set, ~10 minutes), which runs in test-all;
+# `make test-fast` is the unit tier alone and needs neither the models nor Chromium.
+# Two pytest workers (pytest-xdist), one per core: the model decodes on one thread, so a second
+# process nearly halves the suite. --dist loadfile keeps each module on one worker, with its own
+# app and prompt-cache history as in a serial run. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
+XDIST = $(if $(filter-out 0,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadfile)
 test: install chromium
-	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not slow" $(XDIST) $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(VENV)/bin/pytest tests/unit -m "not slow" $(PYTEST_ARGS)
 
 test-all: install chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -81,9 +91,11 @@ bench-embed: install
 bench-ingest: install
 	$(PY) scripts/bench_ingest.py $(BENCH_ARGS)
 
-# Hybrid search latency in local mode on generated 10k and 100k chunk collections.
+# Hybrid search latency with an outlet filter on CHUNKS synthetic chunks (Qdrant Edge; local mode
+# beside it up to 20k). The last line is JSON: engine, chunks, build_s, p50_ms, p95_ms, rss_mib.
+CHUNKS ?= 10000
 bench-search: install
-	$(PY) scripts/bench_search.py $(BENCH_ARGS)
+	$(PY) scripts/bench_search.py --chunks $(CHUNKS) $(BENCH_ARGS)
 
 # Answer latency through the HTTP API (TTFT, decode tokens/s, total, peak RSS of the serving
 # process) vs raw llama-cpp-python on the identical prompts, in the same run (~30-60 min on 2 cores).
@@ -113,12 +125,18 @@ load: install
 
 # lint-imports checks the layer contracts of pyproject.toml ([tool.importlinter]): api -> pipeline ->
 # backends and never back up, backends independent of each other, ingest off the pipeline and the
-# API, no import cycles.
+# API, no import cycles. The last step fails when docs/configuration.md is not what the settings
+# tree generates (`make settings-doc` rewrites it).
 lint: install
 	$(VENV)/bin/ruff check service ingest tests scripts
 	$(VENV)/bin/ruff format --check service ingest tests scripts
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+	$(PY) -m service.settings_doc --check
+
+# docs/configuration.md from service/settings.py (every FONTI_* name, type, default, description).
+settings-doc: $(STAMP)
+	$(PY) -m service.settings_doc
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

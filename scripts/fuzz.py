@@ -34,7 +34,7 @@ CHECKS = (
 def main(argv: list[str] | None = None) -> int:
     """Run the fuzzer; returns schemathesis's exit status."""
     from service.settings import LLMSettings, ServerSettings, Settings, StoreSettings
-    from tests.live import live_server
+    from tests.factories import live_server
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--max-examples", type=int, default=40, help="test cases per API operation")

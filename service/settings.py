@@ -120,7 +120,7 @@ class LLMSettings(BaseSettings):
         description="Prompt-processing batch size in tokens (128 ran as fast here and saves ~60 MiB).",
     )
     n_gpu_layers: int = Field(
-        0, description="Layers to offload to a GPU; -1: all (needs a CUDA/Metal build, README 'Speed')."
+        0, description="Layers to offload to a GPU; -1: all (needs a CUDA/Metal build, docs/performance.md)."
     )
     max_tokens: int = Field(256, ge=16, description="Maximum tokens generated per answer.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
@@ -176,13 +176,15 @@ class EmbedSettings(BaseSettings):
 
 
 class StoreSettings(BaseSettings):
-    """The Qdrant vector store: embedded local mode, or a server by URL."""
+    """The vector store: Qdrant Edge in-process (a folder), or a Qdrant server by URL."""
 
     model_config = _config("FONTI_STORE_")
 
     path: Path = Field(
         Path("var/store"),
-        description="Folder of the embedded Qdrant local-mode store (one process owns it).",
+        description="Folder of the embedded store: Qdrant Edge keeps it in its edge/<collection> "
+        "subfolder, and one process owns it. A qdrant-client local-mode store found here (Fonti "
+        "before Qdrant Edge) is copied into it on the first start.",
     )
     url: str | None = Field(
         None,
@@ -210,7 +212,10 @@ class StoreSettings(BaseSettings):
         validation_alias=AliasChoices("FONTI_QDRANT_TIMEOUT", "FONTI_STORE_TIMEOUT"),
         description="Seconds a request to the Qdrant server may take.",
     )
-    collection: str = Field("fonti_chunks", description="Collection name.")
+    collection: str = Field(
+        "fonti_chunks",
+        description="Collection name (on a server; in the folder, the Edge store's subfolder).",
+    )
 
 
 class RetrievalSettings(BaseSettings):
@@ -249,7 +254,8 @@ class RetrievalSettings(BaseSettings):
         600,
         ge=100,
         description="Upper bound of prompt tokens spent on passages: on CPU the time to first token grows "
-        "with them. 600 answered the dev set as well as 900 with 30% fewer tokens at p95 (README, Speed).",
+        "with them. 600 answered the dev set as well as 900 with 30% fewer tokens at p95 "
+        "(docs/performance.md).",
     )
     min_score: float = Field(
         0.72,
