@@ -2,6 +2,7 @@
 
     python scripts/calibrate.py collect SET.jsonl ARTICLES_DIR OUT.jsonl   # real models, ~8 s a question
     python scripts/calibrate.py fit DUMP.jsonl [DUMP.jsonl ...] [--write]
+    python scripts/calibrate.py corroboration SET.jsonl RESULTS.jsonl [--write]
 
 ``collect`` ingests the articles into a throw-away store and, for every question, runs
 exactly the answer pipeline's retrieval and evidence read (``AnswerService.gather``),
@@ -12,6 +13,10 @@ out of fold (folds by story), so no threshold is chosen on the questions that se
 the citation threshold maximises passage F1; the answer threshold maximises balanced
 accuracy (abstaining on unanswerable questions, answering the others) among thresholds
 whose out-of-fold false abstention stays within ``--max-false-abstention``.
+``corroboration`` reads a traced ``fonti eval`` of the tune split (FONTI_ANSWER_TRACE=true)
+and picks the probability an evidence passage the model did not cite itself needs to be
+cited beside its own citations (``add_threshold``): the one that maximises the outlet F1
+of the answers given (ties: the higher).
 Never pass the frozen test split (data/calibration/test) to this script.
 """
 
@@ -303,6 +308,51 @@ def fit(dumps: list[Path], write: bool, folds: int, max_false: float) -> None:
         print("wrote", CALIBRATION_FILE)
 
 
+def corroboration(questions: Path, results: Path, write: bool) -> None:
+    """Fit ``add_threshold`` on a traced eval (see the module doc)."""
+    if "calibration/test" in str(questions.resolve()):
+        raise SystemExit("calibrate.py: the test split is frozen; fit on tune and dev only")
+    gold_of = {
+        q["id"]: set(q.get("gold_outlets") or [])
+        for q in map(json.loads, questions.read_text("utf-8").splitlines())
+        if q.get("id")
+    }
+    base_tp = base_fp = gold_total = 0
+    candidates: list[tuple[float, bool]] = []
+    for row in map(json.loads, results.read_text("utf-8").splitlines()):
+        body, gold = row.get("answer") or {}, gold_of[row["id"]]
+        gold_total += len(gold)
+        trace = body.get("trace") or {}
+        shown = [s for s in trace.get("sentences", []) if not s["failure"]]
+        if body.get("abstained") or not shown:
+            continue
+        outlet = {p["number"]: p["outlet"] for p in trace["passages"]}
+        prob = {p["number"]: p["probability"] for p in trace["passages"]}
+        own = {outlet[n] for s in shown for n in s["passages"]}
+        base_tp, base_fp = base_tp + len(own & gold), base_fp + len(own - gold)
+        for n in trace["evidence"]:
+            if outlet[n] not in own:
+                own.add(outlet[n])
+                candidates.append((prob[n], outlet[n] in gold))
+    best = (-1.0, 1.0, {})
+    for t in sorted({p for p, _ in candidates} | {1.01}, reverse=True):
+        tp = base_tp + sum(g for p, g in candidates if p >= t)
+        fp = base_fp + sum(not g for p, g in candidates if p >= t)
+        precision, recall = tp / max(1, tp + fp), tp / max(1, gold_total)
+        f1 = 2 * precision * recall / max(1e-9, precision + recall)
+        if f1 > best[0] + 1e-9:
+            best = (f1, t, {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)})
+    print(
+        json.dumps({"add_threshold": round(best[1], 4), "candidates": len(candidates), **best[2]}, indent=2)
+    )
+    if write:
+        data = json.loads(CALIBRATION_FILE.read_text("utf-8"))
+        data["add_threshold"] = round(best[1], 4)
+        data["corroboration_fit"] = {"results": str(results), **best[2]}
+        CALIBRATION_FILE.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+        print("wrote", CALIBRATION_FILE)
+
+
 def _as_dict(m: Logistic) -> dict[str, Any]:
     return {
         "features": list(m.features),
@@ -325,11 +375,17 @@ def main() -> None:
     f.add_argument("--write", action="store_true", help="write service/pipeline/calibration.json")
     f.add_argument("--folds", type=int, default=5)
     f.add_argument("--max-false-abstention", type=float, default=0.08)
+    k = sub.add_parser("corroboration")
+    k.add_argument("questions", type=Path)
+    k.add_argument("results", type=Path)
+    k.add_argument("--write", action="store_true", help="write add_threshold into calibration.json")
     args = ap.parse_args()
     if args.cmd == "collect":
         collect(args.questions, args.articles, args.out)
-    else:
+    elif args.cmd == "fit":
         fit(args.dumps, args.write, args.folds, args.max_false_abstention)
+    else:
+        corroboration(args.questions, args.results, args.write)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-# A sentence ends at . ! ? … (optionally followed by a closing quote) before a capital or a quote.
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?…])[»\"”’]?\s+(?=[\"“«A-ZÀ-Ý0-9])")
+# A sentence ends at . ! ? … (with its closing quote, if any) before a space and a capital, a
+# digit or an opening quote; a capital letter alone before the dot is an initial ("John J. Hopfield").
+_SENTENCE_END = re.compile(r"(?<!\b[A-ZÀ-Ý])[.!?…][»\"”’]?(?=\s+[\"“«A-ZÀ-Ý0-9])")
 
 _TOKEN = re.compile(r"\d+(?:[.,:]\d+)*|[^\W\d_]+", re.UNICODE)
 
@@ -30,8 +31,25 @@ _STOP = frozenset(
 
 
 def split_sentences(text: str) -> list[str]:
-    """Split text into sentences (good enough for Italian and English news prose)."""
-    return [s.strip() for s in _SENTENCE_SPLIT.split(text) if s.strip()]
+    """Split text into sentences (news prose in the Latin-script languages Fonti answers in)."""
+    sentences, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        sentences.append(text[start : m.end()].strip())
+        start = m.end()
+    sentences.append(text[start:].strip())
+    return [s for s in sentences if s]
+
+
+def complete_sentences(text: str) -> tuple[list[str], str]:
+    """The sentences of ``text`` known to be complete, and the rest as it is (spaces kept).
+
+    For text that is still growing (a streamed answer): only a sentence followed by the
+    start of another is complete.
+    """
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+    if not ends:
+        return [], text
+    return split_sentences(text[: ends[-1]]), text[ends[-1] :]
 
 
 def fold(text: str) -> str:

@@ -32,7 +32,7 @@ from service.pipeline.retrieve import Passage, Retriever
 from service.pipeline.sanitize import AnswerGuard
 from service.pipeline.verify import SentenceVerifier, add_markers, best_quote, renumber
 from service.settings import Settings
-from service.text import split_sentences
+from service.text import complete_sentences, split_sentences
 
 if TYPE_CHECKING:
     from service.metrics import Metrics
@@ -307,12 +307,13 @@ class AnswerService:
 
         def emit(text: str) -> Iterator[Event]:
             checked = verifier.check(text)
-            added = [n for n in decision.evidence if n not in checked.passages] if not sentences else []
+            added = [n for n in decision.corroborating if n not in checked.passages] if not sentences else []
             if trace is not None:
                 trace["sentences"].append(
                     {
                         "text": checked.text,
                         "passages": checked.passages,
+                        "outside": checked.outside,
                         "added": added,
                         "failure": checked.failure,
                     }
@@ -335,12 +336,9 @@ class AnswerService:
 
         with closing(deltas):  # leaving early (client gone, deadline) stops the model now
             for delta in deltas:
-                buffer += guard.feed(delta)
-                parts = split_sentences(buffer)
-                if len(parts) > 1:
-                    for part in parts[:-1]:
-                        yield from emit(part)
-                    buffer = parts[-1]
+                done, buffer = complete_sentences(buffer + guard.feed(delta))
+                for part in done:
+                    yield from emit(part)
                 if len(sentences) >= MAX_SENTENCES:
                     buffer = ""
                     break  # enough said: closing the stream stops the model

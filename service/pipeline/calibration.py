@@ -98,6 +98,7 @@ class Decision:
     passage_probs: list[float]
     answerable: float
     abstain: bool
+    corroborating: list[int]  # evidence passages sure enough to be cited beside the model's own
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class Calibrator:
     cite_threshold: float
     answer_threshold: float
     max_evidence: int
+    add_threshold: float
 
     @classmethod
     def load(cls, path: Path = CALIBRATION_FILE) -> Calibrator:
@@ -119,6 +121,7 @@ class Calibrator:
             float(data["cite_threshold"]),
             float(data["answer_threshold"]),
             int(data["max_evidence"]),
+            float(data.get("add_threshold", data["cite_threshold"])),
         )
 
     def decide(self, passages: Sequence[Passage], read: EvidenceRead) -> Decision:
@@ -132,6 +135,7 @@ class Calibrator:
             passage_probs=probs,
             answerable=answerable,
             abstain=answerable < self.answer_threshold,
+            corroborating=[passages[i].number for i in chosen if probs[i] >= self.add_threshold],
         )
 
 

@@ -4,14 +4,18 @@ The answer is written from the evidence passages the calibrated decision chose
 (:mod:`service.pipeline.calibration`). A sentence is shown only when it holds up
 against them:
 
-* its citation markers name evidence passages (others are removed); a sentence with no
-  marker cites what the sentence before it cited, or the best evidence passage;
+* its citation markers name passages that exist (a marker outside the evidence is kept
+  and traced: the model read that passage); an evidence outlet it names without a marker
+  is cited; a sentence with no citation cites what the sentence before it cited, or the
+  best evidence passage;
 * the outlet it names before a marker ("According to <outlet> [n]") is the outlet of
   passage ``n`` (the marker is what the service resolves, so the name follows it);
-* every figure it gives is held by a passage it cites, or asked in the question: a
-  figure no passage holds was not read, it was written;
-* it says something the question did not already say (an echo of the question is not
-  an answer).
+* every figure it gives is held by a passage it cites or asked in the question; a figure
+  held by an evidence passage it does not cite makes it cite that passage too (citations
+  follow the evidence); a figure no evidence passage holds was not read, it was written,
+  and the sentence fails;
+* it says something the question did not already say: a word, a figure or an outlet (an
+  echo of the question is not an answer).
 
 These are the same checks whatever the language: figures are digit groups, words are
 compared as accent-folded letters, the lead ("According to", "Secondo", ...) comes
@@ -28,7 +32,18 @@ from service.pipeline.retrieve import Passage
 from service.pipeline.sanitize import quote_for_answer
 from service.text import fold, split_sentences, tokens
 
-_FIGURE = re.compile(r"\d+(?:[.,:]\d+)*")
+# A figure: digit groups joined by . , : (a space may follow a separator before three digits:
+# "6, 200" is how a tokenizer sometimes writes "6,200").
+_FIGURE = re.compile(r"\d+(?:[.,:](?:\d+|\s\d{3}(?!\d)))*")
+
+
+def _figure_keys(raw: str) -> set[str]:
+    digits = re.sub(r"\D", "", raw)
+    keys = {digits.lstrip("0") or "0"}
+    whole = re.match(r"(\d+)[.,:]00$", raw)  # "15:00" is also "15", "3.00" also "3"
+    if whole:
+        keys.add(whole.group(1).lstrip("0") or "0")
+    return keys
 
 
 def figures(text: str) -> set[str]:
@@ -37,12 +52,16 @@ def figures(text: str) -> set[str]:
     "5.000", "5,000" and "5000" are one figure whatever the locale; single digits are
     left out (news prose often spells them out).
     """
-    keys = set()
+    keys: set[str] = set()
     for m in _FIGURE.finditer(text):
-        digits = re.sub(r"\D", "", m.group())
-        if len(digits) >= 2:
-            keys.add(digits.lstrip("0") or "0")
+        if len(re.sub(r"\D", "", m.group())) >= 2:
+            keys |= _figure_keys(m.group())
     return keys
+
+
+def _figure_list(text: str) -> list[set[str]]:
+    """Each figure of ``text`` (two digits or more) with its keys, in order."""
+    return [_figure_keys(m.group()) for m in _FIGURE.finditer(text) if len(re.sub(r"\D", "", m.group())) >= 2]
 
 
 _MARKER = re.compile(r"\s*\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
@@ -56,6 +75,7 @@ class Checked:
     text: str
     passages: list[int] = field(default_factory=list)
     failure: str | None = None
+    outside: list[int] = field(default_factory=list)  # cited passages the evidence did not hold
 
     @property
     def ok(self) -> bool:
@@ -76,7 +96,7 @@ class SentenceVerifier:
         self._evidence = [n for n in evidence if n in self._by_number]
         self._question_figures = figures(question)
         self._outlets = [p.outlet for p in passages]
-        self._known = _content(question) | _content(lead) | set().union(*(_content(o) for o in self._outlets))
+        self._known = _content(question) | _content(lead)
         self._attribution = re.compile(
             rf"(?P<lead>\b{re.escape(lead)}\s+)(?P<name>(?:[^\[\].,;:!?\n]|\.(?=\S)){{1,60}}?)\s*\[(?P<n>\d+)\]",
             re.IGNORECASE,
@@ -88,6 +108,10 @@ class SentenceVerifier:
             text = re.sub(rf"(?i)(?<!\w){re.escape(outlet)}(?!\w)", " ", text)
         return text
 
+    def _held(self, number: int) -> set[str]:
+        p = self._by_number[number]
+        return figures(f"{p.title} {p.text}")
+
     def check(self, sentence: str) -> Checked:
         """Verify one sentence (model numbering of markers); see the module doc."""
         cited: list[int] = []
@@ -96,26 +120,37 @@ class SentenceVerifier:
             kept = []
             for raw in re.split(r"\s*[,;]\s*", m.group(1)):
                 n = int(raw)
-                if n in self._evidence and n not in kept:
+                if n in self._by_number and n not in kept:
                     kept.append(n)
                     if n not in cited:
                         cited.append(n)
             return "".join(f" [{n}]" for n in kept)
 
         text = _MARKER.sub(keep, sentence).strip()
-        if not cited:
-            cited = list(self._last) or self._evidence[:1]
-            text = _append_markers(text, cited)
+        # An evidence outlet the sentence names without its marker is cited too.
+        named = [n for n in self._evidence if n not in cited and _names(text, self._by_number[n].outlet)]
+        if not cited and not named:
+            named = list(self._last) or self._evidence[:1]
         text = self._attribution.sub(self._fix_name, text)
         claim = _MARKER.sub(" ", self._strip_outlets(text))
-        held = set().union(*(figures(f"{self._by_number[n].title} {self._by_number[n].text}") for n in cited))
-        unheld = figures(claim) - held - self._question_figures
-        if unheld:
-            return Checked(text, cited, f"figures no cited passage holds: {sorted(unheld)}")
-        if not _content(claim) - self._known:
-            return Checked(text, cited, "it only repeats the question")
+        # A figure an uncited evidence passage holds makes that passage cited: citations follow
+        # the evidence. A figure no evidence passage, cited one or question holds was not read.
+        held = set().union(*(self._held(n) for n in cited + named)) | self._question_figures
+        for keys in _figure_list(claim):
+            if keys & held:
+                continue
+            holder = next((n for n in self._evidence if keys & self._held(n)), None)
+            if holder is None:
+                return Checked(text, cited + named, f"figures no cited passage holds: {sorted(keys)}")
+            named.append(holder)
+            held |= self._held(holder)
+        text = _append_markers(text, named)
+        cited += named
+        outside = [n for n in cited if n not in self._evidence]
+        if not _content(_MARKER.sub(" ", text)) - self._known:  # outlet names count: they answer too
+            return Checked(text, cited, "it only repeats the question", outside)
         self._last = cited
-        return Checked(text, cited)
+        return Checked(text, cited, None, outside)
 
     def _fix_name(self, m: re.Match[str]) -> str:
         passage = self._by_number.get(int(m.group("n")))
@@ -124,8 +159,14 @@ class SentenceVerifier:
         return f"{m.group('lead')}{quote_for_answer(passage.outlet)} [{m.group('n')}]"
 
 
+def _names(text: str, outlet: str) -> bool:
+    return re.search(rf"(?i)(?<!\w){re.escape(outlet)}(?!\w)", text) is not None
+
+
 def _append_markers(text: str, numbers: Sequence[int]) -> str:
     """``text`` with markers for ``numbers`` before its final punctuation."""
+    if not numbers:
+        return text
     markers = "".join(f" [{n}]" for n in numbers)
     m = re.search(r"[.!?…]+[»\"”’]?$", text)
     return text[: m.start()] + markers + text[m.start() :] if m else text + markers
