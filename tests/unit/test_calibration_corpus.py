@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-CORPUS = Path(__file__).resolve().parent.parent / "data" / "calibration"
+from tests.factories import REPO
+
+CORPUS = REPO / "data" / "calibration"
 
 
 def questions(split: str) -> list[dict]:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import check_citation_invariants
+from tests.factories import check_citation_invariants
 
 pytestmark = pytest.mark.e2e
 

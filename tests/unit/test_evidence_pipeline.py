@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +21,9 @@ from service.pipeline.prompts import PromptLibrary
 from service.pipeline.retrieve import Passage
 from service.pipeline.verify import SentenceVerifier, figures, renumber
 from service.settings import Settings
+from tests.factories import REPO
 
-PROMPTS = PromptLibrary(Path(__file__).resolve().parent.parent / "prompts")
+PROMPTS = PromptLibrary(REPO / "prompts")
 
 
 def passage(

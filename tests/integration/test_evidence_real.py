@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.evaluation.metrics import answer_language
-from tests.conftest import REPO, check_citation_invariants, make_settings
+from tests.factories import REPO, check_citation_invariants, make_settings
 
 pytestmark = pytest.mark.e2e
 

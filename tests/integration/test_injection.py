@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.pipeline.language import detect_language
 from service.pipeline.sanitize import quote_for_prompt
-from tests.conftest import DEV_ARTICLES, make_settings
+from tests.factories import DEV_ARTICLES, make_settings
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from service.evaluation.metrics import score_one, summarise
-from tests.conftest import DEV_DATA, REPO, check_citation_invariants
+from tests.factories import DEV_DATA, REPO, check_citation_invariants
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
