@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-# The answer-path test modules at the top of tests/ (being replaced with the answer path)
-# import these names from here; new tests import them from tests.factories.
+# The store test modules at the top of tests/ import these names from here; new tests import
+# them from tests.factories.
 from tests.factories import (  # noqa: F401
     DEV_ARTICLES,
     DEV_DATA,
@@ -49,8 +49,8 @@ def dev_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]
         yield client
 
 
-# Run order: the unit tier first (seconds: a broken build fails fast), then the modules at the
-# top of tests/ (the answer path, the longest), the integration tier, and the browser tier last:
+# Run order: the unit tier first (seconds: a broken build fails fast), then the modules still at
+# the top of tests/ (the store's), the integration tier, and the browser tier last:
 # Playwright's sync API keeps an event loop running in the main thread while its browser is open,
 # and asyncio.run()/anyio.run() refuse to start under it.
 ORDER = {"unit": 0, "": 1, "integration": 2, "browser": 3}
