@@ -91,9 +91,11 @@ bench-embed: install
 bench-ingest: install
 	$(PY) scripts/bench_ingest.py $(BENCH_ARGS)
 
-# Hybrid search latency in local mode on generated 10k and 100k chunk collections.
+# Hybrid search latency with an outlet filter on CHUNKS synthetic chunks (Qdrant Edge; local mode
+# beside it up to 20k). The last line is JSON: engine, chunks, build_s, p50_ms, p95_ms, rss_mib.
+CHUNKS ?= 10000
 bench-search: install
-	$(PY) scripts/bench_search.py $(BENCH_ARGS)
+	$(PY) scripts/bench_search.py --chunks $(CHUNKS) $(BENCH_ARGS)
 
 # Answer latency through the HTTP API (TTFT, decode tokens/s, total, peak RSS of the serving
 # process) vs raw llama-cpp-python on the identical prompts, in the same run (~30-60 min on 2 cores).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ingest.articles import Article, Chunk
+from service.backends.store.lexical import lexical_text as store_lexical_text
 from service.text import split_sentences
 
 MAX_CHUNK_CHARS = 1200
@@ -61,5 +62,6 @@ def dense_text(chunk: Chunk) -> str:
 
 
 def lexical_text(chunk: Chunk) -> str:
-    """What the lexical vector indexes: outlet names are searchable words too."""
-    return f"{chunk.outlet}\n{chunk.title}\n{chunk.text}"
+    """What the lexical vector indexes: outlet names are searchable words too (the store's
+    format, which ``fonti migrate`` rebuilds from the payload to re-encode)."""
+    return store_lexical_text(chunk.outlet, chunk.title, chunk.text)

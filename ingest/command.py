@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from itertools import islice
 from typing import Any
 from urllib.parse import quote
@@ -138,25 +138,49 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     items = _chain(first, items)
     url = find_service(settings, args.url)
-    with _progress_bar(args.progress or sys.stderr.isatty()) as bar:
+    show = args.progress or sys.stderr.isatty()
+    with ExitStack() as stack:
+        ingest, store = (None, None) if url else stack.enter_context(_open_store(settings))
+        if not url and ingest is None:
+            return 2
+        with _progress_bar(show) as bar:
 
-        def on_event(event: ArticleOutcome | IngestError) -> None:
-            bar(event)
-            _report_event(event, args.verbose)
+            def on_event(event: ArticleOutcome | IngestError) -> None:
+                bar(event)
+                _report_event(event, args.verbose)
 
-        if url:
-            try:
-                report = _ingest_http(url, items, on_event, client_headers(settings))
-            except Exception as exc:  # connection refused, 4xx/5xx: say which service and why
-                _err(str(exc))
-                return 1
-        else:
-            with _open_store(settings) as (ingest, _):
-                if ingest is None:
-                    return 2
+            if url:
+                try:
+                    report = _ingest_http(url, items, on_event, client_headers(settings))
+                except Exception as exc:  # connection refused, 4xx/5xx: say which service and why
+                    _err(str(exc))
+                    return 1
+            else:
+                assert ingest is not None
                 report = ingest.ingest(items, progress=on_event)
+        if store is not None:
+            _build_index(store, show)
     print(report.summary() + (f" (through {url})" if url else ""))
     return 1 if report.errors else 0
+
+
+def _build_index(store: Any, show: bool) -> None:
+    """Build the search index of what was written now, so the next start searches it at once (a
+    running service builds it in the background instead). The bar shows the time it takes."""
+    from tqdm import tqdm
+
+    bar = tqdm(
+        desc="building the search index", bar_format="{desc}: {elapsed}", disable=not show, file=sys.stderr
+    )
+
+    def tick(elapsed: float) -> None:
+        bar.n = int(elapsed)
+        bar.refresh()
+
+    try:
+        store.build_index(tick)
+    finally:
+        bar.close()
 
 
 def _chain(first: Item, rest: Iterator[Item]) -> Iterator[Item]:

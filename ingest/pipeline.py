@@ -25,7 +25,7 @@ from ingest.formats import ArticleInput, clean_text, parse_article
 from ingest.readers import ReadError
 from service.backends.embedder import Embedder
 from service.backends.store import SparseVec, StorePoint, VectorStore
-from service.backends.store.lexical import passage_vector
+from service.backends.store.lexical import article_language, passage_vector
 
 if TYPE_CHECKING:
     from service.metrics import Metrics
@@ -106,6 +106,7 @@ class _Parsed:
     chunks: list[Chunk]
     digest: str
     sparse: list[SparseVec]
+    language: str  # the analyser of its sparse vectors, also stored in the payload
 
 
 class _Writer:
@@ -186,16 +187,18 @@ class IngestService:
                 yield IngestError(source=source, error=str(exc), id=inp.id)
                 continue
             chunks = chunk_article(article)
-            sparse = [passage_vector(lexical_text(c)) for c in chunks]  # here: off the embedding thread
-            yield _Parsed(source, article, chunks, article.content_hash(), sparse)
+            language = article_language("\n".join([article.title, *(p.text for p in article.paragraphs)]))
+            # here: off the embedding thread
+            sparse = [passage_vector(lexical_text(c), language) for c in chunks]
+            yield _Parsed(source, article, chunks, article.content_hash(), sparse, language)
 
-    def _embed(self, chunks: list[tuple[Chunk, SparseVec]]) -> Iterator[list[StorePoint]]:
+    def _embed(self, chunks: list[tuple[Chunk, SparseVec, str]]) -> Iterator[list[StorePoint]]:
         for start in range(0, len(chunks), self._batch):
             batch = chunks[start : start + self._batch]
-            vectors = self._embedder.embed_passages([dense_text(c) for c, _ in batch])
+            vectors = self._embedder.embed_passages([dense_text(c) for c, _, _ in batch])
             yield [
-                StorePoint(c.point_id, c.payload(), dense=v, sparse=sv)
-                for (c, sv), v in zip(batch, vectors, strict=True)
+                StorePoint(c.point_id, {**c.payload(), "language": lang}, dense=v, sparse=sv)
+                for (c, sv, lang), v in zip(batch, vectors, strict=True)
             ]
 
     def _write_group(
@@ -224,7 +227,7 @@ class IngestService:
                     progress(outcome)
             else:
                 todo.append((p, outcome))
-        chunks = [(c, sv) for p, _ in todo for c, sv in zip(p.chunks, p.sparse, strict=True)]
+        chunks = [(c, sv, p.language) for p, _ in todo for c, sv in zip(p.chunks, p.sparse, strict=True)]
         for points in self._embed(chunks):
             writer.submit(functools.partial(self._store.upsert, points))
 

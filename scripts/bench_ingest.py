@@ -1,7 +1,7 @@
 """Ingest throughput: the whole pipeline vs the raw embedder on the same chunks, same run.
 
 Generates a corpus of aggregator pages in a temporary folder (nothing is committed),
-ingests it from disk into a fresh local-mode store (read → parse → chunk → embed →
+ingests it from disk into a fresh store, Qdrant Edge (read → parse → chunk → embed →
 lexical vectors → upsert), then embeds exactly the same chunk texts with the embedder
 alone in batches of the same size. Prints chunks/s of both and their ratio; writes JSON.
 

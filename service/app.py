@@ -62,8 +62,12 @@ class Components:
         self.generator.close()
 
 
-def build_components(settings: Settings, metrics: Metrics | None = None) -> Components:
-    """Load the models and open the store (heavy: seconds); ``metrics`` receives their figures."""
+def build_components(
+    settings: Settings, metrics: Metrics | None = None, *, background_index: bool = False
+) -> Components:
+    """Load the models and open the store (heavy: seconds); ``metrics`` receives their figures.
+    ``background_index``: the store builds its search index in the background as points arrive
+    (a long-running service; a one-shot command leaves it to ``fonti ingest``)."""
     from ingest.pipeline import IngestService
     from service.backends.embedder import build_embedder
     from service.backends.llm import build_generator
@@ -75,7 +79,7 @@ def build_components(settings: Settings, metrics: Metrics | None = None) -> Comp
 
     prompts = PromptLibrary(settings.prompts_dir, settings.answer_sources_first)
     embedder = build_embedder(settings.embed, settings.models_dir)
-    store = build_store(settings.store, embedder.dim, embedder.name)
+    store = build_store(settings.store, embedder.dim, embedder.name, background_index=background_index)
     try:
         generator = build_generator(settings.llm, settings.models_dir)
     except Exception:
@@ -111,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         gate.bind_loop()
-        components = build_components(settings, metrics)
+        components = build_components(settings, metrics, background_index=True)
         for f in fields(components):
             setattr(app.state, f.name, getattr(components, f.name))  # read by service.deps
         try:

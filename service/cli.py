@@ -146,29 +146,9 @@ def cmd_prepare_models(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from service.backends.store import StoreError, describe
-    from service.commands.migrate import migrate, target_settings
+    from service.commands.migrate import cmd_migrate as run
 
-    target = target_settings(settings.store, args.to, args.to_api_key, args.to_collection)
-    print(
-        f"copying {describe(settings.store)} ({settings.store.collection}) to {describe(target)} "
-        f"({target.collection})",
-        file=sys.stderr,
-    )
-    try:
-        report = migrate(
-            settings.store,
-            target,
-            batch=args.batch,
-            progress=lambda n: print(f"  {n} points copied", file=sys.stderr),
-        )
-    except StoreError as exc:
-        return _fail(str(exc))
-    print(
-        f"{report.copied} points copied; source {report.source_count}, target {report.target_count} "
-        f"(held {report.target_before} before)"
-    )
-    return 0
+    return run(args, settings.store)
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -220,14 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "migrate",
-        help="copy the configured store (FONTI_STORE_PATH or FONTI_QDRANT_URL) into another store",
+        help="copy a store into another (Qdrant Edge folder, local-mode folder, Qdrant server)",
     )
-    p.add_argument("--to", required=True, help="target: a Qdrant server URL (http[s]://...) or a folder")
-    p.add_argument(
-        "--to-api-key", default=None, help="API key of the target server (default FONTI_QDRANT_API_KEY)"
-    )
-    p.add_argument("--to-collection", default=None, help="target collection (default: the same name)")
-    p.add_argument("--batch", type=int, default=256, help="points per scroll/upsert batch")
+    from service.commands.migrate import add_migrate_arguments
+
+    add_migrate_arguments(p)
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser(

@@ -170,13 +170,15 @@ class EmbedSettings(BaseSettings):
 
 
 class StoreSettings(BaseSettings):
-    """The Qdrant vector store: embedded local mode, or a server by URL."""
+    """The vector store: Qdrant Edge in-process (a folder), or a Qdrant server by URL."""
 
     model_config = _config("FONTI_STORE_")
 
     path: Path = Field(
         Path("var/store"),
-        description="Folder of the embedded Qdrant local-mode store (one process owns it).",
+        description="Folder of the embedded store: Qdrant Edge keeps it in its edge/<collection> "
+        "subfolder, and one process owns it. A qdrant-client local-mode store found here (Fonti "
+        "before Qdrant Edge) is copied into it on the first start.",
     )
     url: str | None = Field(
         None,
@@ -204,7 +206,10 @@ class StoreSettings(BaseSettings):
         validation_alias=AliasChoices("FONTI_QDRANT_TIMEOUT", "FONTI_STORE_TIMEOUT"),
         description="Seconds a request to the Qdrant server may take.",
     )
-    collection: str = Field("fonti_chunks", description="Collection name.")
+    collection: str = Field(
+        "fonti_chunks",
+        description="Collection name (on a server; in the folder, the Edge store's subfolder).",
+    )
 
 
 class RetrievalSettings(BaseSettings):

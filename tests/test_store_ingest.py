@@ -1,4 +1,4 @@
-"""Ingestion into real Qdrant local mode with the real default embedder."""
+"""Ingestion into the default store (Qdrant Edge) with the real default embedder."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 from ingest.formats import ArticleInput
 from ingest.pipeline import IngestService
 from service.backends.embedder import Embedder, build_embedder
-from service.backends.store import StoreError
-from service.backends.store.qdrant import QdrantStore
+from service.backends.store import StoreError, VectorStore, build_store
 from service.pipeline.retrieve import Retriever
 from service.settings import EmbedSettings, StoreSettings
 from tests.conftest import SAMPLE
@@ -35,12 +34,12 @@ def embedder() -> Embedder:
 
 @pytest.fixture
 def store(tmp_path: Path, embedder: Embedder):
-    s = QdrantStore(StoreSettings(path=tmp_path / "q"), embedder.dim, embedder.name)
+    s = build_store(StoreSettings(path=tmp_path / "q"), embedder.dim, embedder.name)
     yield s
     s.close()
 
 
-def ids_and_texts(store: QdrantStore) -> dict[str, str]:
+def ids_and_texts(store: VectorStore) -> dict[str, str]:
     return {p.id: p.payload["text"] for p in store.iter_points()}
 
 
@@ -98,22 +97,22 @@ def test_bad_article_is_reported_and_the_rest_stored(store, embedder):
 
 def test_second_process_on_the_same_folder_gets_a_clear_error(tmp_path, embedder):
     settings = StoreSettings(path=tmp_path / "q")
-    owner = QdrantStore(settings, embedder.dim, embedder.name)
+    owner = build_store(settings, embedder.dim, embedder.name)
     try:
-        # qdrant-client's local mode locks the folder with a file lock, also within a process
+        # the Edge store's owner lock (flock on a descriptor of its own) holds within a process too
         with pytest.raises(StoreError, match="in use by another process"):
-            QdrantStore(settings, embedder.dim, embedder.name)
+            build_store(settings, embedder.dim, embedder.name)
     finally:
         owner.close()
 
 
 def test_store_built_with_another_embedder_is_refused(tmp_path, embedder):
     settings = StoreSettings(path=tmp_path / "q")
-    QdrantStore(settings, embedder.dim, embedder.name).close()
+    build_store(settings, embedder.dim, embedder.name).close()
     with pytest.raises(StoreError, match="embedder"):
-        QdrantStore(settings, embedder.dim, "sentence-transformers/other")
+        build_store(settings, embedder.dim, "sentence-transformers/other")
     with pytest.raises(StoreError, match="dense size"):
-        QdrantStore(settings, 768, embedder.name)
+        build_store(settings, 768, embedder.name)
 
 
 def test_english_query_finds_the_italian_paragraph(store, embedder):

@@ -1,14 +1,16 @@
 """What every vector store offers: the :class:`VectorStore` protocol, its points and Fonti's schema.
 
-One collection holds every chunk with two vectors: ``dense`` (the embedder's, cosine)
-and ``lexical`` (sparse BM25 term frequencies, :mod:`~service.backends.store.lexical`;
-the engine applies the IDF modifier). Search fuses both with reciprocal rank fusion.
+One collection (a Qdrant Edge shard, or a collection on a Qdrant server) holds every chunk
+with two vectors: ``dense`` (the embedder's, cosine) and ``lexical`` (sparse BM25 term
+frequencies, :mod:`~service.backends.store.lexical`; the engine applies the IDF modifier).
+Search fuses both with reciprocal rank fusion.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,7 +19,7 @@ from service.settings import StoreSettings
 
 DENSE = "dense"
 LEXICAL = "lexical"
-# Payload fields the filters use, indexed as keywords.
+# Payload fields the filters use, indexed as keywords on a Qdrant server.
 INDEXED_FIELDS = ("article_id", "outlet", "topic", "published")
 
 
@@ -98,11 +100,26 @@ class VectorStore(Protocol):
         """Distinct outlet names of the stored chunks (at most ``limit``, most chunks first)."""
         ...
 
-    def close(self) -> None:
-        """Release the store (and, in local mode, its folder lock)."""
+    def export(self, batch: int = 256) -> Iterator[list[StorePoint]]:
+        """Every point with its vectors, ``batch`` at a time (``fonti migrate``)."""
         ...
+
+    def build_index(self, progress: Callable[[float], None] | None = None) -> bool:
+        """Build the search index of the points written since the last build, and wait for it;
+        ``progress`` gets the seconds elapsed every half second. False when there was nothing to
+        build (the default: a Qdrant server indexes by itself)."""
+        return False
+
+    def close(self) -> None:
+        """Release the store (and the lock on its folder)."""
+        ...
+
+
+def edge_folder(settings: StoreSettings) -> Path:
+    """The folder of the Qdrant Edge store of these settings."""
+    return Path(settings.path) / "edge" / settings.collection
 
 
 def describe(settings: StoreSettings) -> str:
     """Where a store lives, for messages."""
-    return settings.url or str(settings.path)
+    return settings.url or str(edge_folder(settings))

@@ -11,7 +11,6 @@ import logging
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,8 +24,9 @@ from service.backends.store.base import (
     StoreError,
     StorePoint,
     VectorStore,
-    describe,
 )
+from service.backends.store.lexical import encoder
+from service.backends.store.qdrant_io import open_client, scroll_points, sparse_encoder_of, unreachable
 from service.settings import StoreSettings
 
 log = logging.getLogger(__name__)
@@ -50,46 +50,6 @@ def _locked(method: Any) -> Any:
     return wrapper
 
 
-def unreachable(exc: BaseException) -> bool:
-    """The error says the Qdrant server could not be reached (REST or gRPC), not that it refused."""
-    from qdrant_client.http.exceptions import ResponseHandlingException
-
-    if isinstance(exc, ResponseHandlingException):
-        return True
-    code = getattr(exc, "code", None)
-    if callable(code):  # grpc.RpcError
-        try:
-            return getattr(code(), "name", "") in ("UNAVAILABLE", "DEADLINE_EXCEEDED")
-        except Exception:
-            return False
-    return False
-
-
-def open_client(settings: StoreSettings) -> Any:
-    """A qdrant-client for the settings: a server by URL (REST or gRPC), else the local folder."""
-    from qdrant_client import QdrantClient
-
-    if settings.url:
-        return QdrantClient(
-            url=settings.url,
-            api_key=settings.api_key,
-            prefer_grpc=settings.prefer_grpc,
-            grpc_port=settings.grpc_port,
-            timeout=max(1, round(settings.timeout)),
-        )
-    Path(settings.path).mkdir(parents=True, exist_ok=True)
-    try:
-        return QdrantClient(path=str(settings.path))
-    except RuntimeError as exc:
-        if "already accessed" in str(exc):
-            raise StoreError(
-                f"the store folder {settings.path} is in use by another process (a running "
-                "`fonti serve`?). Send articles through its API with `fonti ingest --url "
-                "http://HOST:PORT`, or stop it first."
-            ) from exc
-        raise
-
-
 class QdrantStore(VectorStore):
     """:class:`VectorStore` on qdrant-client.
 
@@ -102,7 +62,7 @@ class QdrantStore(VectorStore):
 
     def __init__(self, settings: StoreSettings, dim: int, embedder: str = ""):
         self._collection = settings.collection
-        self._where = describe(settings)
+        self._where = settings.url or str(settings.path)
         self._local = settings.url is None
         self._lock = threading.RLock()
         self._dim = dim
@@ -175,6 +135,15 @@ class QdrantStore(VectorStore):
                 f"{self._embedder!r}. Use a new FONTI_STORE_PATH or FONTI_STORE_COLLECTION and ingest "
                 "again; nothing was changed."
             )
+        sparse_encoder = sparse_encoder_of(info.config.metadata)
+        if sparse_encoder != encoder().name:
+            # Other term ids: the lexical side of every search would match nothing or noise.
+            raise StoreError(
+                f"{here} holds lexical vectors of {sparse_encoder!r}, this version of Fonti searches "
+                f"with {encoder().name!r}. Copy it into a new collection, which re-encodes them "
+                f"(`fonti migrate --to {self._where} --to-collection {self._collection}_2`), then set "
+                f"FONTI_STORE_COLLECTION={self._collection}_2; nothing was changed."
+            )
         for name, schema in (info.payload_schema or {}).items():
             kind = getattr(schema, "data_type", None)
             if name in INDEXED_FIELDS and kind not in (None, models.PayloadSchemaType.KEYWORD):
@@ -190,7 +159,7 @@ class QdrantStore(VectorStore):
             self._collection,
             vectors_config={DENSE: models.VectorParams(size=self._dim, distance=models.Distance.COSINE)},
             sparse_vectors_config={LEXICAL: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-            metadata={"embedder": self._embedder} if self._embedder else None,
+            metadata={"embedder": self._embedder, "sparse": encoder().name},
         )
 
     def _create_indexes(self) -> None:
@@ -373,6 +342,11 @@ class QdrantStore(VectorStore):
     @_locked
     def count(self) -> int:
         return self._client.count(self._collection, exact=True).count
+
+    def export(self, batch: int = 256) -> Iterator[list[StorePoint]]:
+        with self._lock:
+            self._ensure()
+        yield from scroll_points(self._client, self._collection, batch)
 
     @_locked
     def outlets(self, limit: int) -> list[str]:
