@@ -295,6 +295,7 @@ def fit(dumps: list[Path], write: bool, folds: int, max_false: float) -> None:
     for name, model in (("passage", pm), ("question", qm)):
         print(name, {f: round(w, 3) for f, w in zip(model.features, model.coef, strict=True)})
     if write:
+        kept = json.loads(CALIBRATION_FILE.read_text("utf-8")) if CALIBRATION_FILE.is_file() else {}
         data = {
             "about": "Fitted by scripts/calibrate.py on tune + dev; never on data/calibration/test.",
             **report,
@@ -303,6 +304,8 @@ def fit(dumps: list[Path], write: bool, folds: int, max_false: float) -> None:
             "cite_threshold": round(cite_t, 2),
             "answer_threshold": round(answer_t, 2),
             "max_evidence": MAX_EVIDENCE,
+            # fitted separately, from a traced eval (``corroboration``): kept across refits
+            **{k: kept[k] for k in ("add_threshold", "corroboration_fit") if k in kept},
         }
         CALIBRATION_FILE.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
         print("wrote", CALIBRATION_FILE)

@@ -4,8 +4,8 @@ Existing OpenAI clients work unchanged: the last user message is the question, e
 user/assistant messages are the history (the follow-up is rewritten to stand alone),
 and the answer carries ``[n]`` markers in its text plus a ``citations`` field (also on
 the final stream chunk, with ``sentences`` and ``abstained``). Client ``system``
-messages are ignored: Fonti's instructions are fixed, so a client cannot turn off
-grounding. Sampling options are accepted for compatibility; the service's settings
+messages are ignored: Fonti's instructions are fixed, so a client cannot turn off the
+evidence and its verification. Sampling options are accepted for compatibility; the service's settings
 decide them, so answers stay reproducible.
 """
 
