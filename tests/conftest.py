@@ -1,4 +1,4 @@
-"""Shared fixtures: real models, real Qdrant local mode, real HTTP through the ASGI app."""
+"""Shared fixtures: real models, the real store (Qdrant Edge), real HTTP through the ASGI app."""
 
 from __future__ import annotations
 
