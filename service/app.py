@@ -57,7 +57,7 @@ class Components:
     answers: AnswerService
 
     def close(self) -> None:
-        """Release the store (local mode holds a folder lock) and the LLM (thread, HTTP client)."""
+        """Release the store (the embedded one holds a folder lock) and the LLM (thread, HTTP client)."""
         self.store.close()
         self.generator.close()
 

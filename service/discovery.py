@@ -1,6 +1,6 @@
 """Who owns the store: a running ``fonti serve`` leaves its address in the store folder.
 
-Qdrant local mode lets one process open a folder. While ``fonti serve`` holds it, the
+The embedded store (Qdrant Edge) lets one process open its folder. While ``fonti serve`` holds it, the
 other commands (ingest, list, delete, ask) must go through its HTTP API; they find it
 through the file written here, or on the configured host and port.
 """

@@ -1,7 +1,7 @@
 """Fixtures shared by every tier, and the CI rule for missing shared data.
 
 The tiers: tests/unit/ (no models, seconds: `make test-fast`), tests/integration/ (real
-models, real Qdrant local mode, real HTTP and processes), tests/browser/ (the widget in
+models, the real store (Qdrant Edge), real HTTP and processes), tests/browser/ (the widget in
 headless Chromium). Helpers live in tests/factories.py. Fixtures that build real
 components do so lazily, once per session where the tests allow it, so the unit tier
 never pays for them.

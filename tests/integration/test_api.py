@@ -1,4 +1,4 @@
-"""The HTTP API end to end: real models, real Qdrant local mode, real HTTP through the ASGI app."""
+"""The HTTP API end to end: real models, the real store (Qdrant Edge), real HTTP through the ASGI app."""
 
 from __future__ import annotations
 

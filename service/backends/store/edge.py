@@ -45,6 +45,7 @@ PAGE = 256
 
 
 def upsert_operation(points: Sequence[StorePoint]) -> Any:
+    """An Edge upsert of ``points`` (both vectors and the payload, by id)."""
     from qdrant_edge import Point, SparseVector, UpdateOperation
 
     return UpdateOperation.upsert_points(
