@@ -22,10 +22,10 @@ pytestmark = pytest.mark.e2e
 
 TUNE = REPO / "data" / "calibration" / "tune"
 # The tune questions these tests use, each chosen for the property its test names.
-ABSENT_DETAIL = "TODO"
-THREE_OUTLETS = "TODO"
-FRENCH = "TODO"
-STREAMED = ["TODO"]
+ABSENT_DETAIL = "b-075"
+THREE_OUTLETS = "b-002"
+FRENCH = "a-003"
+STREAMED = ["b-002", "c-024", "a-054", "b-051"]
 
 
 def tune_question(qid: str) -> dict:
