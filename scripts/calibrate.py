@@ -280,7 +280,7 @@ def fit(dumps: list[Path], write: bool, folds: int, max_false: float) -> None:
     pm, qm = fit_models(recs)
     singles = _single_signals(recs)
     report = {
-        "fitted_on": [str(d) for d in dumps],
+        "fitted_on": [d.name for d in dumps],
         "questions": len(recs),
         "out_of_fold": {
             "passage_auc": round(_auc(pos, neg), 4),
