@@ -93,6 +93,20 @@ def make_settings(store_path: Path, **overrides: object) -> Settings:
     return Settings(store=StoreSettings(path=store_path), **overrides)  # type: ignore[arg-type]
 
 
+def always_answering_calibration(folder: Path) -> Path:
+    """The shipped calibration with its answer threshold at 0: the model always writes an answer.
+
+    For tests of mechanics around a generation (queues, deadlines, streams), which need the
+    model to write and must not depend on the calibrated decision to abstain."""
+    from service.pipeline.calibration import CALIBRATION_FILE
+
+    data = json.loads(CALIBRATION_FILE.read_text("utf-8"))
+    data["answer_threshold"] = 0.0
+    path = folder / "calibration-always-answer.json"
+    path.write_text(json.dumps(data), "utf-8")
+    return path
+
+
 MARKER = re.compile(r"\[(\d+)\]")
 
 

@@ -451,7 +451,7 @@ def test_stream_is_parsed_across_arbitrary_chunk_boundaries(browser):
             assert page.locator(".msg.bot .text").inner_text() == "Così è: Peskov ha smentito «tutto» 1."
 
 
-def test_text_streams_in_and_stop_keeps_it_marked_unverified(browser):
+def test_text_streams_in_and_stop_keeps_the_verified_sentences_shown(browser):
     words = [f"parola{i} " for i in range(60)]
     chunks = [sse(("token", {"text": w})).encode() for w in words]
     chunks.append(sse(("done", answer("fine [1].", [CITATION]))).encode())
@@ -474,7 +474,7 @@ def test_text_streams_in_and_stop_keeps_it_marked_unverified(browser):
             partial = stopped.locator(".text").inner_text()
             assert partial.startswith(seen.strip()) and "parola59" not in partial
             assert stopped.locator(".label").inner_text() == (
-                "Risposta interrotta: il testo parziale non è stato verificato."
+                "Risposta interrotta: le frasi mostrate sono verificate, la risposta è incompleta."
             )
             assert page.locator(".send").is_visible() and page.locator(".stop").is_hidden()
             assert page.evaluate(

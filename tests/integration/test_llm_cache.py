@@ -66,7 +66,7 @@ def test_the_evidence_step_reads_the_model_distribution_under_a_grammar(generato
     from service.pipeline.prompts import PromptLibrary
 
     gen = generator[0]
-    prompts = PromptLibrary(Path(__file__).resolve().parent.parent / "prompts")
+    prompts = PromptLibrary(Path(__file__).resolve().parents[2] / "prompts")
     passages = (
         "[1] Eco di Valle: Il ponte costerà 27 milioni di euro, dice il sindaco.\n[2] Radio Borgo: Piove."
     )
