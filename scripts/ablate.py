@@ -28,7 +28,6 @@ from service.evaluation.metrics import aggregate, score_one  # noqa: E402
 VARIANTS = {
     "all rules (as served)": set(),
     "without the figure check": {"figures"},
-    "without the echo check": {"repeats"},
     "without adding the other evidence outlets": {"added"},
 }
 REPORTED = (

@@ -63,6 +63,14 @@ def dev_article_bodies() -> list[dict[str, str]]:
     return [{"id": f.name, "text": f.read_text("utf-8")} for f in sorted(folder.glob("*.txt"))]
 
 
+def dev_question(qid: str) -> dict[str, Any]:
+    """One dev question by id (question, lang, kind, must_mention, gold_outlets, ...)."""
+    for line in dev_data(DEV_QUESTIONS).read_text("utf-8").splitlines():
+        if line.strip() and (q := json.loads(line))["id"] == qid:
+            return q
+    raise KeyError(qid)
+
+
 def dev_bodies(names: list[str]) -> list[dict[str, str]]:
     """Some dev articles by file name, as POST /v1/articles items."""
     folder = dev_data(DEV_ARTICLES)

@@ -8,7 +8,6 @@ Screenshots land in var/screenshots/ (ignored by git).
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from tests.factories import (
     SCREENSHOTS,
     Loopback,
     dev_article_bodies,
+    dev_question,
     host_page,
     live_server,
     make_settings,
@@ -32,7 +32,6 @@ from tests.factories import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
-DENIERS = {"Il Messaggero Veneto", "WIRED Italia"}
 XSS_IMG = '<img src=x onerror="window.__xss=1">'
 XSS_SCRIPT = "<script>window.__xss=2</script>"
 XSS_OUTLET = "TeleCastelgrotta"
@@ -129,13 +128,14 @@ def test_demo_page_streams_the_seed_answer_and_opens_a_citation(fonti, new_page)
     page.goto(fonti.url + "/")
     assert "Intranet" in page.title()
     page.locator(".launcher").click()
-    bot, streamed = ask(page, "Who denied the contacts?")
+    q = dev_question("dev-002")  # English, answered from Il Messaggero Veneto in the dev eval
+    bot, streamed = ask(page, q["question"])
     assert streamed, "no text was shown before the final answer"
     assert "answer" in bot.get_attribute("class"), bot.inner_text()
     text = bot.locator(".text").inner_text()
-    assert "Peskov" in text
+    assert all(m.lower() in text.lower() for m in q["must_mention"]), text
     outlets = set(bot.locator(".sources .chip").all_inner_texts())
-    assert outlets & DENIERS, outlets
+    assert outlets & set(q["gold_outlets"]), outlets
     markers = bot.locator(".cite")
     assert markers.count() >= 1
     for i in range(markers.count()):
@@ -144,7 +144,7 @@ def test_demo_page_streams_the_seed_answer_and_opens_a_citation(fonti, new_page)
         assert card.locator(".outlet").inner_text() in outlets
         assert markers.nth(i).get_attribute("aria-label").endswith(card.locator(".outlet").inner_text())
         assert card.locator(".title").inner_text()
-        assert re.search(r"(?i)smenti|falsa|peskov", card.locator("blockquote").inner_text())
+        assert card.locator("blockquote").inner_text().strip()
     screenshot(page, "widget-desktop.png")
 
 

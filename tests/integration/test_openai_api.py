@@ -9,7 +9,9 @@ from tests.factories import MARKER
 openai = pytest.importorskip("openai")
 
 pytestmark = pytest.mark.e2e
-QUESTION = "Who denied the contacts?"
+# dev-013, answered with both outlets in the dev eval
+QUESTION = "Where was the epicentre of the magnitude 4.4 Campi Flegrei earthquake according to Newsroom Italia, and according to Corriere Adriatico?"
+MUST_MENTION = ("Quarto", "Solfatara")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +35,7 @@ def test_models_and_plain_completion(client):
     r = client.chat.completions.create(model="fonti", messages=[{"role": "user", "content": QUESTION}])
     text = r.choices[0].message.content
     extra = r.model_extra or {}
-    assert "Peskov" in text
+    assert all(m in text for m in MUST_MENTION), text
     check(text, extra["citations"])
     assert extra["abstained"] is False
     assert [s["text"] for s in extra["sentences"]] and " ".join(s["text"] for s in extra["sentences"]) == text
