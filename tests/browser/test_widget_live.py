@@ -128,7 +128,7 @@ def test_demo_page_streams_the_seed_answer_and_opens_a_citation(fonti, new_page)
     page.goto(fonti.url + "/")
     assert "Intranet" in page.title()
     page.locator(".launcher").click()
-    q = dev_question("dev-002")  # English, answered from Il Messaggero Veneto in the dev eval
+    q = dev_question("dev-011")  # English, answered in more than one sentence in the dev eval
     bot, streamed = ask(page, q["question"])
     assert streamed, "no text was shown before the final answer"
     assert "answer" in bot.get_attribute("class"), bot.inner_text()
