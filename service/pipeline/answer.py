@@ -29,7 +29,7 @@ from service.pipeline.followup import Turn, standalone_question
 from service.pipeline.language import detect_language
 from service.pipeline.prompts import ANSWER_HEAD, EVIDENCE_HEAD, PromptLibrary
 from service.pipeline.retrieve import Passage, Retriever
-from service.pipeline.sanitize import AnswerGuard
+from service.pipeline.sanitize import AnswerGuard, quote_for_answer
 from service.pipeline.verify import SentenceVerifier, add_markers, best_quote, renumber
 from service.settings import Settings
 from service.text import complete_sentences, split_sentences
@@ -281,28 +281,32 @@ class AnswerService:
     ) -> Iterator[Event]:
         """Generate the answer from the evidence; stream each sentence that passes verification."""
         passages, messages = gathered.passages, gathered.messages
+        by_number = {p.number: p for p in passages}
         lead = self._prompts.lead(language)
+        # The answer opens on the likeliest evidence passage ("According to <its outlet> [n],"):
+        # the model then writes what that passage states, not what it would have picked.
+        first = by_number[decision.evidence[0]]
+        opening = f"{lead} {quote_for_answer(first.outlet)} [{first.number}],"
         evidence_line = f"{EVIDENCE_HEAD} " + " ".join(f"[{n}]" for n in decision.evidence)
         if self._generator.prefills:
-            prefix = f"{evidence_line}\n{ANSWER_HEAD} {lead}"
+            prefix = f"{evidence_line}\n{ANSWER_HEAD} {opening}"
             reply = messages
         else:  # a server backend: the evidence goes back as the assistant's turn
             prefix = ""
             reply = [
                 *messages,
                 {"role": "assistant", "content": evidence_line},
-                {"role": "user", "content": f"{ANSWER_HEAD} ({lead} ...)"},
+                {"role": "user", "content": f"{ANSWER_HEAD} ({opening} ...)"},
             ]
         stats = GenerationStats()
         deltas = self._generator.stream(
             reply, max_tokens=self._settings.llm.max_tokens, stats=stats, prefix=prefix
         )
-        by_number = {p.number: p for p in passages}
         verifier = SentenceVerifier(question, passages, decision.evidence, lead)
         guard = AnswerGuard()  # plain text only: no markup, scripts or links
         ids: dict[int, int] = {}  # passage number -> citation id, in order of first use
         sentences: list[Sentence] = []
-        buffer = lead if prefix else ""  # the prefilled lead opens the first sentence
+        buffer = opening if prefix else ""  # the prefilled opening starts the first sentence
         emitted: set[int] = set()
 
         def emit(text: str) -> Iterator[Event]:
@@ -316,6 +320,7 @@ class AnswerService:
                         "outside": checked.outside,
                         "added": added,
                         "failure": checked.failure,
+                        "scaled": checked.scaled,
                     }
                 )
             if not checked.ok:
