@@ -254,7 +254,7 @@ def events_of(svc: AnswerService, question: str) -> list[tuple[str, Any]]:
 
 def test_only_verified_sentences_are_streamed_and_done_holds_exactly_them():
     reply = (
-        ", the site opens on Monday at 7. It will cost 9.999 euros [1]. "
+        " the site opens on Monday at 7. It will cost 9.999 euros [1]. "
         "Radio Borgo [3] says the works start on Monday at 7."
     )
     gen = Scripted([(" [1]", evidence_steps(0.05, [0.5, 0.05, 0.45])), (reply, [])])
@@ -275,7 +275,7 @@ def test_only_verified_sentences_are_streamed_and_done_holds_exactly_them():
     assert cited_events == ["Eco di Valle", "Radio Borgo"]
     answer_call = gen.calls[1]
     # the answer opens on the likeliest evidence passage, named by its outlet
-    assert answer_call["prefix"] == "Evidence: [1] [3]\nAnswer: According to Eco di Valle [1]"
+    assert answer_call["prefix"] == "Evidence: [1] [3]\nAnswer: According to Eco di Valle [1],"
 
 
 def test_no_answer_is_written_when_the_calibration_abstains():
@@ -287,7 +287,7 @@ def test_no_answer_is_written_when_the_calibration_abstains():
 
 
 def test_an_answer_whose_every_sentence_fails_is_an_abstention_and_nothing_is_streamed():
-    gen = Scripted([(" [1]", evidence_steps(0.05, [0.8, 0.1, 0.1])), (", it opened in 1999.", [])])
+    gen = Scripted([(" [1]", evidence_steps(0.05, [0.8, 0.1, 0.1])), (" it opened in 1999.", [])])
     events = events_of(service(gen, calibrator()), "When does the bridge site open?")
     assert [k for k, _ in events] == ["done"] and events[0][1].abstained
 
@@ -296,10 +296,10 @@ def test_the_answer_is_prefilled_in_the_question_language():
     gen = Scripted(
         [
             (" [1]", evidence_steps(0.05, [0.8, 0.1, 0.1])),
-            (", le chantier ouvre lundi à 7 h.", []),
+            (" le chantier ouvre lundi à 7 h.", []),
         ]
     )
     events = events_of(service(gen, calibrator()), "Quand le chantier du pont ouvre-t-il ?")
     done = events[-1][1]
     assert done.language == "fr" and done.answer.startswith("Selon Eco di Valle [1]")
-    assert gen.calls[1]["prefix"].endswith("Answer: Selon Eco di Valle [1]")
+    assert gen.calls[1]["prefix"].endswith("Answer: Selon Eco di Valle [1],")
