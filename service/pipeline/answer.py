@@ -319,7 +319,6 @@ class AnswerService:
                         "outside": checked.outside,
                         "added": added,
                         "failure": checked.failure,
-                        "scaled": checked.scaled,
                     }
                 )
             if not checked.ok:

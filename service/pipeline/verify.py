@@ -10,9 +10,7 @@ against them:
   best evidence passage;
 * the outlet it names before a marker ("According to <outlet> [n]") is the outlet of
   passage ``n`` (the marker is what the service resolves, so the name follows it);
-* every figure it gives is held by a passage it cites or asked in the question (a figure
-  ending in three zeros or more is also held as a scale word writes it, "45 mila" for
-  45,000, compared by significant digits whatever the language); a figure
+* every figure it gives is held by a passage it cites or asked in the question; a figure
   held by an evidence passage it does not cite makes it cite that passage too (citations
   follow the evidence); a figure no evidence passage holds was not read, it was written,
   and the sentence fails;
@@ -37,26 +35,12 @@ from service.text import fold, split_sentences, tokens
 _FIGURE = re.compile(r"\d+(?:[.,:](?:\d+|\s\d{3}(?!\d)))*")
 
 
-def _value(raw: str) -> float:
-    """A digit group's value: a separator before exactly three digits groups them, any other is decimal."""
-    parts = re.split(r"[.,:]\s?", raw)
-    if len(parts) > 1 and len(parts[-1]) != 3:
-        return float("".join(parts[:-1]) + "." + parts[-1])
-    return float("".join(parts))
-
-
-def _scaled(value: float) -> str:
-    return f"~{round(value)}"
-
-
-def _figure_keys(raw: str, scaled: bool = False) -> set[str]:
+def _figure_keys(raw: str) -> set[str]:
     digits = re.sub(r"\D", "", raw)
     keys = {digits.lstrip("0") or "0"}
     whole = re.match(r"(\d+)[.,:]00$", raw)  # "15:00" is also "15", "3.00" also "3"
     if whole:
         keys.add(whole.group(1).lstrip("0") or "0")
-    if scaled and re.search(r"[1-9]0{3,}$", digits):  # 45,000 may be written "45 mila" / "45 thousand"
-        keys.add(_scaled(_value(raw)))
     return keys
 
 
@@ -73,27 +57,9 @@ def figures(text: str) -> set[str]:
     return keys
 
 
-def held_figures(text: str) -> set[str]:
-    """What ``text`` states in figures: :func:`figures`, and every digit group times a thousand,
-    a million and a billion, the scales that words multiply it by in every language
-    Fonti answers in ("45 mila", "45 Tausend", "1,2 milioni"), with no word list: a claimed
-    figure ending in three zeros or more is compared with these by value."""
-    held = figures(text)
-    for m in _FIGURE.finditer(text):
-        for scale in (1e3, 1e6, 1e9):
-            times = _value(m.group()) * scale
-            if abs(times - round(times)) < 1e-3:
-                held.add(_scaled(times))
-    return held
-
-
 def _figure_list(text: str) -> list[set[str]]:
     """Each figure of ``text`` (two digits or more) with its keys, in order."""
-    return [
-        _figure_keys(m.group(), scaled=True)
-        for m in _FIGURE.finditer(text)
-        if len(re.sub(r"\D", "", m.group())) >= 2
-    ]
+    return [_figure_keys(m.group()) for m in _FIGURE.finditer(text) if len(re.sub(r"\D", "", m.group())) >= 2]
 
 
 _MARKER = re.compile(r"\s*\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
@@ -107,7 +73,6 @@ class Checked:
     passages: list[int] = field(default_factory=list)
     failure: str | None = None
     outside: list[int] = field(default_factory=list)  # cited passages the evidence did not hold
-    scaled: bool = False  # a figure was held only as a scale word writes it ("45 mila")
 
     @property
     def ok(self) -> bool:
@@ -120,7 +85,7 @@ class SentenceVerifier:
     def __init__(self, question: str, passages: Sequence[Passage], evidence: Sequence[int], lead: str):
         self._by_number = {p.number: p for p in passages}
         self._evidence = [n for n in evidence if n in self._by_number]
-        self._question_figures = held_figures(question)
+        self._question_figures = figures(question)
         self._outlets = [p.outlet for p in passages]
         self._attribution = re.compile(
             rf"(?P<lead>\b{re.escape(lead)}\s+)(?P<name>(?:[^\[\].,;:!?\n]|\.(?=\S)){{1,60}}?)\s*\[(?P<n>\d+)\]",
@@ -135,7 +100,7 @@ class SentenceVerifier:
 
     def _held(self, number: int) -> set[str]:
         p = self._by_number[number]
-        return held_figures(f"{p.title} {p.text}")
+        return figures(f"{p.title} {p.text}")
 
     def check(self, sentence: str) -> Checked:
         """Verify one sentence (model numbering of markers); see the module doc."""
@@ -161,20 +126,19 @@ class SentenceVerifier:
         # A figure an uncited evidence passage holds makes that passage cited: citations follow
         # the evidence. A figure no evidence passage, cited one or question holds was not read.
         held = set().union(*(self._held(n) for n in cited + named)) | self._question_figures
-        scaled = False
         for keys in _figure_list(claim):
-            if not keys & held:
-                holder = next((n for n in self._evidence if keys & self._held(n)), None)
-                if holder is None:
-                    return Checked(text, cited + named, f"figures no cited passage holds: {sorted(keys)}")
-                named.append(holder)
-                held |= self._held(holder)
-            scaled = scaled or all(k.startswith("~") for k in keys & held)
+            if keys & held:
+                continue
+            holder = next((n for n in self._evidence if keys & self._held(n)), None)
+            if holder is None:
+                return Checked(text, cited + named, f"figures no cited passage holds: {sorted(keys)}")
+            named.append(holder)
+            held |= self._held(holder)
         text = _append_markers(text, named)
         cited += named
         outside = [n for n in cited if n not in self._evidence]
         self._last = cited
-        return Checked(text, cited, None, outside, scaled)
+        return Checked(text, cited, None, outside)
 
     def _fix_name(self, m: re.Match[str]) -> str:
         passage = self._by_number.get(int(m.group("n")))
