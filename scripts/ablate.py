@@ -3,8 +3,9 @@
     FONTI_ANSWER_TRACE=true fonti eval QUESTIONS.jsonl --articles DIR --out OUT
     python scripts/ablate.py QUESTIONS.jsonl OUT/results.jsonl
 
-The trace of every answer lists each generated sentence, the check it failed (if any) and
-the evidence outlets the service added to the first sentence. Turning a rule off shows the
+The trace of every answer lists each generated sentence, the check it failed (if any),
+the evidence outlets the service added to the first sentence, and the short answer with
+its failure (the answer it stopped is still written, into the trace only). Turning a rule off shows the
 sentences it stopped (or drops the outlets it added), so the answer each question would
 have had is rebuilt offline and scored with the same definitions as ``fonti eval``. The
 model's text does not change when a check is off (checks only decide what is shown), so
@@ -29,6 +30,7 @@ VARIANTS = {
     "all rules (as served)": set(),
     "without the figure check": {"figures"},
     "without adding the other evidence outlets": {"added"},
+    "without the short-answer check": {"short"},
 }
 # The answer metrics of ``fonti eval`` (its retrieval metrics do not change with a check).
 REPORTED = tuple(m for m in RATE_METRICS if not m.startswith("retrieval_"))
@@ -39,6 +41,8 @@ def rebuild(body: dict[str, Any], off: set[str]) -> dict[str, Any]:
     trace = body.get("trace")
     if not trace or trace.get("abstain") or not trace.get("sentences"):
         return body  # decided before any sentence: the checks played no part
+    if (trace.get("short") or {}).get("failure") and "short" not in off:
+        return body  # the short answer stopped it: its sentences were never shown
     outlets = {p["number"]: p["outlet"] for p in trace["passages"]}
     shown, cited = [], []
     for s in trace["sentences"]:

@@ -7,9 +7,12 @@
 3. **Decide** with the calibrated models (:mod:`service.pipeline.calibration`): the
    passages that state the answer, and whether any does. When none does, the answer is
    an abstention and the model writes nothing.
-4. **Answer** from that evidence: the reply continues in the same llama.cpp context
+4. **Commit**: after ``Evidence: [2] [4]`` the model writes a short answer, never shown;
+   a figure in it that no evidence passage holds means the evidence does not state what
+   was asked, and the answer is an abstention (``AnswerService._commit``).
+5. **Answer** from that evidence: the reply continues in the same llama.cpp context
    after ``Evidence: [2] [4]`` and the question's language's lead ("According to").
-5. **Verify** each sentence as it completes (:mod:`service.pipeline.verify`); only
+6. **Verify** each sentence as it completes (:mod:`service.pipeline.verify`); only
    sentences that pass are streamed, so nothing a user has read is ever retracted. The
    first sentence also cites the other evidence passages (every outlet that states the
    answer). When no sentence passes, the answer is an abstention.
@@ -17,6 +20,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -27,7 +31,7 @@ from service.pipeline.calibration import Calibrator, Decision, default_calibrato
 from service.pipeline.evidence import EvidenceRead, EvidenceReader, order_by_article
 from service.pipeline.followup import Turn, standalone_question
 from service.pipeline.language import detect_language
-from service.pipeline.prompts import ANSWER_HEAD, EVIDENCE_HEAD, PromptLibrary
+from service.pipeline.prompts import ANSWER_HEAD, EVIDENCE_HEAD, SHORT_HEAD, PromptLibrary
 from service.pipeline.retrieve import Passage, Retriever
 from service.pipeline.sanitize import AnswerGuard, quote_for_answer
 from service.pipeline.verify import SentenceVerifier, add_markers, best_quote, renumber
@@ -39,6 +43,9 @@ if TYPE_CHECKING:
 
 # Sentences an answer may have: the prompt asks for one or two, a conflict takes one per version.
 MAX_SENTENCES = 3
+# Tokens of the short answer at most: a value the passages do not hold comes within the
+# first sentence the model writes.
+SHORT_TOKENS = 24
 # A named outlet's passage this far under its best one is from another of its stories
 # (e5 cosine).
 NAMED_OUTLET_MARGIN = 0.05
@@ -245,7 +252,69 @@ class AnswerService:
             yield Event("done", self._abstain(question, language, timings, t0, trace))
             return
         yield Event("checkpoint", None)
+        lead = self._prompts.lead(language)
+        verifier = SentenceVerifier(question, gathered.passages, decision.evidence, lead)
+        failure = self._commit(gathered, decision, verifier, timings, trace)
+        yield Event("checkpoint", None)
+        if failure is not None:
+            abstention = self._abstain(question, language, timings, t0, trace)
+            if trace is not None:  # the answer it stopped, for scripts/ablate.py (timed apart)
+                for _ in self._write(question, language, gathered, decision, dict(timings), t0, trace):
+                    pass
+            yield Event("done", abstention)
+            return
         yield from self._write(question, language, gathered, decision, timings, t0, trace)
+
+    def _commit(
+        self,
+        gathered: Gathered,
+        decision: Decision,
+        verifier: SentenceVerifier,
+        timings: dict[str, float],
+        trace: dict[str, Any] | None,
+    ) -> str | None:
+        """Step 4a: the model states the asked value in a short answer; why it fails, or None.
+
+        Written after the evidence line, in the same llama.cpp context, and never shown.
+        Where the evidence lacks what the question asks, the answer itself opens on the
+        evidence passage and says something else; the short answer, written without that
+        opening, names a value, and a figure no evidence passage holds shows the evidence
+        does not state it (:meth:`SentenceVerifier.commitment`): the answer abstains.
+        """
+        t0 = time.perf_counter()
+        evidence_line = self._evidence_line(decision)
+        if self._generator.prefills:
+            prefix, reply = f"{evidence_line}\n{SHORT_HEAD}", gathered.messages
+        else:
+            prefix = ""
+            reply = [
+                *gathered.messages,
+                {"role": "assistant", "content": evidence_line},
+                {"role": "user", "content": SHORT_HEAD},
+            ]
+        stats = GenerationStats()
+        deltas = self._generator.stream(reply, max_tokens=SHORT_TOKENS, stats=stats, prefix=prefix)
+        text, settled, failure, whole = "", False, None, False
+        with closing(deltas):
+            for delta in deltas:
+                text += delta
+                whole = "\n" in text.lstrip()
+                settled, failure = verifier.commitment(text.strip().split("\n", 1)[0], final=whole)
+                if settled or whole:
+                    break
+        line = text.strip().split("\n", 1)[0]
+        if not settled:
+            # Cut by the token limit, a figure at the very end may be cut too ("202" of "2023").
+            cut = not whole and stats.completion_tokens >= SHORT_TOKENS
+            failure = verifier.commitment(re.sub(r"[\d.,:]+$", "", line) if cut else line, final=True)[1]
+        timings["commitment_ms"] = _ms(t0)
+        if trace is not None:
+            trace["short"] = {"text": line, "failure": failure}
+        return failure
+
+    @staticmethod
+    def _evidence_line(decision: Decision) -> str:
+        return f"{EVIDENCE_HEAD} " + " ".join(f"[{n}]" for n in decision.evidence)
 
     @staticmethod
     def _trace(gathered: Gathered, decision: Decision) -> dict[str, Any]:
@@ -286,7 +355,7 @@ class AnswerService:
         # The answer opens on the likeliest evidence passage ("According to <its outlet> [n],"):
         # the model then writes what that passage states, not what it would have picked.
         opening = self._opening(lead, by_number[decision.evidence[0]])
-        evidence_line = f"{EVIDENCE_HEAD} " + " ".join(f"[{n}]" for n in decision.evidence)
+        evidence_line = self._evidence_line(decision)
         if self._generator.prefills:
             prefix = f"{evidence_line}\n{ANSWER_HEAD} {opening}"
             reply = messages

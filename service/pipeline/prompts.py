@@ -17,6 +17,8 @@ NOT_FOUND = "NOT_FOUND"
 # The answer prompt's two parts: the evidence line, then the answer written from it.
 EVIDENCE_HEAD = "Evidence:"
 ANSWER_HEAD = "Answer:"
+# Between them, unseen by the user: the value the model commits to (see AnswerService._commit).
+SHORT_HEAD = "Short answer:"
 NO_EVIDENCE = "NONE"
 
 

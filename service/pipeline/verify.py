@@ -62,6 +62,8 @@ def _figure_list(text: str) -> list[set[str]]:
     return [_figure_keys(m.group()) for m in _FIGURE.finditer(text) if len(re.sub(r"\D", "", m.group())) >= 2]
 
 
+# Characters after a figure before it is judged: "24" may still become "24 Ore" (an outlet).
+_SETTLED = 12
 _MARKER = re.compile(r"\s*\[\s*(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\s*\]")
 
 
@@ -139,6 +141,27 @@ class SentenceVerifier:
         outside = [n for n in cited if n not in self._evidence]
         self._last = cited
         return Checked(text, cited, None, outside)
+
+    def commitment(self, text: str, final: bool = False) -> tuple[bool, str | None]:
+        """Whether the short answer ``text`` is settled, and why it fails (None: it holds).
+
+        The short answer is the value the model commits to before it writes the answer.
+        It is judged on its first figure (outlet names and markers left out), once a few
+        characters follow it or the text is whole (``final``): it must be held by an
+        evidence passage or asked in the question. A value the evidence does not hold
+        means the evidence does not state what the question asks. Text without a figure
+        holds (nothing to compare).
+        """
+        claim = _MARKER.sub(" ", self._strip_outlets(text))
+        for m in _FIGURE.finditer(claim):
+            if len(re.sub(r"\D", "", m.group())) < 2:
+                continue
+            if not final and len(claim) - m.end() < _SETTLED:
+                return False, None  # the figure, or an outlet name it starts, may go on
+            keys = _figure_keys(m.group())
+            held = set().union(*(self._held(n) for n in self._evidence)) | self._question_figures
+            return True, None if keys & held else f"short answer: no evidence passage holds {sorted(keys)}"
+        return final, None
 
     def _fix_name(self, m: re.Match[str]) -> str:
         passage = self._by_number.get(int(m.group("n")))

@@ -117,7 +117,7 @@ def test_a_streamed_answer_never_shows_a_sentence_that_done_lacks(tune_client, q
 
 
 def test_the_passages_are_evaluated_once_per_question(tune_client):
-    """One prompt evaluation of the passages: the answer continues the evidence read's context."""
+    """One prompt evaluation of the passages: the short answer and the answer continue the evidence read's context."""
     q = tune_question(THREE_OUTLETS)
     generator = tune_client.app.state.answers._generator  # type: ignore[attr-defined]
     stream = generator.stream
@@ -136,8 +136,10 @@ def test_the_passages_are_evaluated_once_per_question(tune_client):
     finally:
         del generator.stream
     assert not body["abstained"]
-    read, answer = calls
-    assert read["prefix"] == "Evidence:" and answer["prefix"].startswith("Evidence: [")
-    # the answer re-evaluates only the evidence line it is given, never the passages
+    read, short, answer = calls
+    assert read["prefix"] == "Evidence:" and short["prefix"].endswith("\nShort answer:")
+    assert answer["prefix"].startswith("Evidence: [")
+    # the short answer and the answer re-evaluate only the lines they are given, never the passages
+    assert short["prompt"] - short["cached"] < 30, calls
     assert answer["prompt"] - answer["cached"] < 30, calls
     assert read["prompt"] - read["cached"] > 200, calls

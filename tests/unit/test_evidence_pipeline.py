@@ -87,8 +87,10 @@ class Scripted(Generator):
         if stats is not None:
             stats.steps = list(steps) if top_logprobs else []
             stats.prompt_tokens = 100
-        for word in text.split(" "):
-            yield word if word == text.split(" ")[0] else " " + word
+        for i, word in enumerate(text.split(" ")):
+            if stats is not None:
+                stats.completion_tokens = i + 1  # a word a token
+            yield word if i == 0 else " " + word
 
     def count_tokens(self, text: str) -> int:
         return max(1, len(text) // 4)
@@ -221,6 +223,67 @@ def test_renumber_assigns_citation_ids_by_first_use():
     assert renumber("C [1] [3] .", ids) == ("C [2] [1].", [2, 1])
 
 
+# The short answer the scripted model commits to before answering (nothing to hold: no figure).
+SHORT = " On Monday morning.\nAnswer:"
+
+
+def test_a_short_answer_is_judged_on_its_first_figure_once_it_is_complete():
+    v = SentenceVerifier("How much will the works cost?", PASSAGES, [1, 3], "According to")
+    assert v.commitment("About 2.0") == (False, None)  # may still be 2.000.000
+    assert v.commitment("Radio Borgo [3]: on Monday") == (False, None)  # no figure yet
+    assert v.commitment("Monday, at 7", final=True) == (True, None)  # one digit: not compared
+    settled, failure = v.commitment("About 2.000.000 euros, says the Region.")
+    assert settled and "2000000" in str(failure)  # held by passage 2, which is not evidence
+    assert v.commitment("At 15:30 on Monday, says the mayor") == (
+        True,
+        "short answer: no evidence passage holds ['1530']",
+    )
+    # a figure the question asks is held; so is one of an evidence passage
+    assert SentenceVerifier("Is it 2024?", PASSAGES, [1], "According to").commitment(
+        "Yes, 2024.", final=True
+    ) == (True, None)
+
+
+def test_a_short_answer_with_a_figure_the_evidence_lacks_makes_the_answer_an_abstention():
+    reply = " the site opens on Monday at 7."
+    gen = Scripted(
+        [
+            (" [1]", evidence_steps(0.05, [0.8, 0.1, 0.1])),
+            (" In 2026, with 2.000.000 euros.", []),
+            (reply, []),
+        ]
+    )
+    events = events_of(service(gen, calibrator()), "How much will the works cost?")
+    assert [k for k, _ in events] == ["done"] and events[0][1].abstained
+    assert len(gen.calls) == 2  # no answer was written
+
+
+def test_a_figure_cut_by_the_short_answers_token_limit_is_not_judged():
+    cut = " ".join(["word"] * 22) + " in 20"  # 24 words: the limit, "20" may have been "2026"
+    gen = Scripted(
+        [(" [1]", evidence_steps(0.05, [0.8, 0.1, 0.1])), (cut, []), (" the site opens at 7.", [])]
+    )
+    done = events_of(service(gen, calibrator()), "When does the bridge site open?")[-1][1]
+    assert not done.abstained and done.answer.startswith("According to Eco di Valle [1]")
+
+
+def test_the_trace_keeps_the_answer_a_failed_short_answer_stopped():
+    gen = Scripted(
+        [
+            (" [1]", evidence_steps(0.05, [0.8, 0.1, 0.1])),
+            (" In 2026, with 2.000.000 euros.", []),
+            (" the site opens on Monday at 7.", []),
+        ]
+    )
+    svc = service(gen, calibrator())
+    svc._settings = Settings(answer_trace=True)
+    done = events_of(svc, "How much will the works cost?")[-1][1]
+    assert done.abstained and done.answer and not done.sentences
+    assert done.trace["short"]["failure"] and done.trace["sentences"][0]["text"].startswith(
+        "According to Eco di Valle [1]"
+    )
+
+
 def service(gen: Generator, cal: Calibrator) -> AnswerService:
     class Found:
         embedder = None
@@ -243,7 +306,7 @@ def test_only_verified_sentences_are_streamed_and_done_holds_exactly_them():
         " the site opens on Monday at 7. It will cost 9.999 euros [1]. "
         "Radio Borgo [3] says the works start on Monday at 7."
     )
-    gen = Scripted([(" [1]", evidence_steps(0.05, [0.5, 0.05, 0.45])), (reply, [])])
+    gen = Scripted([(" [1]", evidence_steps(0.05, [0.5, 0.05, 0.45])), (SHORT, []), (reply, [])])
     events = events_of(service(gen, calibrator()), "When does the bridge site open?")
     tokens = [d for k, d in events if k == "token"]
     done = events[-1][1]
@@ -259,7 +322,8 @@ def test_only_verified_sentences_are_streamed_and_done_holds_exactly_them():
     assert [c.id for c in done.citations] == [1, 2]
     cited_events = [d.outlet for k, d in events if k == "citation"]
     assert cited_events == ["Eco di Valle", "Radio Borgo"]
-    answer_call = gen.calls[1]
+    assert gen.calls[1]["prefix"] == "Evidence: [1] [3]\nShort answer:"
+    answer_call = gen.calls[2]
     # the answer opens on the likeliest evidence passage, named by its outlet
     assert answer_call["prefix"] == "Evidence: [1] [3]\nAnswer: According to Eco di Valle [1],"
 
@@ -273,7 +337,9 @@ def test_no_answer_is_written_when_the_calibration_abstains():
 
 
 def test_an_answer_whose_every_sentence_fails_is_an_abstention_and_nothing_is_streamed():
-    gen = Scripted([(" [1]", evidence_steps(0.05, [0.8, 0.1, 0.1])), (" it opened in 1999.", [])])
+    gen = Scripted(
+        [(" [1]", evidence_steps(0.05, [0.8, 0.1, 0.1])), (SHORT, []), (" it opened in 1999.", [])]
+    )
     events = events_of(service(gen, calibrator()), "When does the bridge site open?")
     assert [k for k, _ in events] == ["done"] and events[0][1].abstained
 
@@ -282,10 +348,11 @@ def test_the_answer_is_prefilled_in_the_question_language():
     gen = Scripted(
         [
             (" [1]", evidence_steps(0.05, [0.8, 0.1, 0.1])),
+            (" lundi à 7 h.", []),
             (" le chantier ouvre lundi à 7 h.", []),
         ]
     )
     events = events_of(service(gen, calibrator()), "Quand le chantier du pont ouvre-t-il ?")
     done = events[-1][1]
     assert done.language == "fr" and done.answer.startswith("Selon Eco di Valle [1]")
-    assert gen.calls[1]["prefix"].endswith("Answer: Selon Eco di Valle [1],")
+    assert gen.calls[2]["prefix"].endswith("Answer: Selon Eco di Valle [1],")
