@@ -23,7 +23,7 @@ from the answer template of the question's language.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from service.pipeline.retrieve import Passage
@@ -44,22 +44,25 @@ def _figure_keys(raw: str) -> set[str]:
     return keys
 
 
-def figures(text: str) -> set[str]:
-    """The figures of ``text`` worth comparing: digit groups of two digits or more, separators removed.
+def _figure_matches(text: str) -> Iterator[re.Match[str]]:
+    """The figures of ``text`` worth comparing, in order: digit groups of two digits or more.
 
-    "5.000", "5,000" and "5000" are one figure whatever the locale; single digits are
-    left out (news prose often spells them out).
+    Single digits are left out (news prose often spells them out).
     """
-    keys: set[str] = set()
-    for m in _FIGURE.finditer(text):
-        if len(re.sub(r"\D", "", m.group())) >= 2:
-            keys |= _figure_keys(m.group())
-    return keys
+    return (m for m in _FIGURE.finditer(text) if len(re.sub(r"\D", "", m.group())) >= 2)
+
+
+def figures(text: str) -> set[str]:
+    """The keys of the figures of ``text`` (:func:`_figure_matches`), separators removed.
+
+    "5.000", "5,000" and "5000" are one figure whatever the locale.
+    """
+    return set().union(*(_figure_keys(m.group()) for m in _figure_matches(text)))
 
 
 def _figure_list(text: str) -> list[set[str]]:
     """Each figure of ``text`` (two digits or more) with its keys, in order."""
-    return [_figure_keys(m.group()) for m in _FIGURE.finditer(text) if len(re.sub(r"\D", "", m.group())) >= 2]
+    return [_figure_keys(m.group()) for m in _figure_matches(text)]
 
 
 # Characters after a figure before it is judged: "24" may still become "24 Ore" (an outlet).
@@ -153,9 +156,7 @@ class SentenceVerifier:
         holds (nothing to compare).
         """
         claim = _MARKER.sub(" ", self._strip_outlets(text))
-        for m in _FIGURE.finditer(claim):
-            if len(re.sub(r"\D", "", m.group())) < 2:
-                continue
+        for m in _figure_matches(claim):
             if not final and len(claim) - m.end() < _SETTLED:
                 return False, None  # the figure, or an outlet name it starts, may go on
             keys = _figure_keys(m.group())
