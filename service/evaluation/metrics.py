@@ -34,12 +34,9 @@ def mentions_all(answer: str, terms: Iterable[str]) -> bool:
 
 def answer_language(answer: str, outlets: Iterable[str]) -> str:
     """The language an answer is written in, judged on its prose: markers and outlet names left out."""
-    from service.pipeline.language import detect_language
+    from service.pipeline.language import prose_language
 
-    prose = re.sub(r"\[\d+\]", " ", answer)
-    for outlet in sorted(outlets, key=len, reverse=True):
-        prose = prose.replace(outlet, " ")
-    return detect_language(prose)
+    return prose_language(answer, outlets)
 
 
 def _distinct_folded(values: Iterable[str]) -> set[str]:

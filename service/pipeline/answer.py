@@ -30,11 +30,12 @@ from service.backends.llm import ChatMessage, GenerationStats, Generator, closin
 from service.pipeline.calibration import Calibrator, Decision, default_calibrator
 from service.pipeline.evidence import EvidenceRead, EvidenceReader, order_by_article
 from service.pipeline.followup import Turn, standalone_question
-from service.pipeline.language import detect_language
+from service.pipeline.language import prose_language
 from service.pipeline.prompts import ANSWER_HEAD, EVIDENCE_HEAD, SHORT_HEAD, PromptLibrary
 from service.pipeline.retrieve import Passage, Retriever
-from service.pipeline.sanitize import AnswerGuard, quote_for_answer
-from service.pipeline.verify import SentenceVerifier, add_markers, best_quote, renumber
+from service.pipeline.sanitize import AnswerGuard, clean_answer_text, quote_for_answer
+from service.pipeline.translate import SentenceTranslator
+from service.pipeline.verify import Checked, SentenceVerifier, add_markers, best_quote, renumber
 from service.settings import Settings
 from service.text import complete_sentences, split_sentences
 
@@ -174,7 +175,8 @@ class AnswerService:
         retrieval and the prompt use the rewrite, the answer keeps the user's language.
         """
         t0 = time.perf_counter()
-        language = detect_language(question)
+        # Outlet names are not the question's prose ("Wie alt ist ... laut Le Scienze?").
+        language = prose_language(question, self._retriever.named_outlets(question))
         asked = question
         timings: dict[str, float] = {}
         if history:
@@ -371,31 +373,43 @@ class AnswerService:
             reply, max_tokens=self._settings.llm.max_tokens, stats=stats, prefix=prefix
         )
         verifier = SentenceVerifier(question, passages, decision.evidence, lead)
+        translator = SentenceTranslator(
+            self._generator, self._prompts, passages, lead, language, self._settings.llm.max_tokens
+        )
         guard = AnswerGuard()  # plain text only: no markup, scripts or links
         ids: dict[int, int] = {}  # passage number -> citation id, in order of first use
         sentences: list[Sentence] = []
+        # Verified sentences held back from the first one in another language on: it is
+        # translated once the model has stopped (one model), and the order is kept.
+        held: list[tuple[Checked, dict[str, Any]]] = []
         buffer = opening if prefix else ""  # the prefilled opening starts the first sentence
         emitted: set[int] = set()
 
-        def emit(text: str) -> Iterator[Event]:
+        def verified(text: str) -> Checked | None:
             checked = verifier.check(text)
-            added = [n for n in decision.corroborating if n not in checked.passages] if not sentences else []
+            first = not sentences and not held
+            record = {
+                "text": checked.text,
+                "passages": checked.passages,
+                "outside": checked.outside,
+                # the other outlets that state the answer back the first sentence shown
+                "added": [n for n in decision.corroborating if n not in checked.passages] if first else [],
+                "failure": checked.failure,
+            }
             if trace is not None:
-                trace["sentences"].append(
-                    {
-                        "text": checked.text,
-                        "passages": checked.passages,
-                        "outside": checked.outside,
-                        "added": added,
-                        "failure": checked.failure,
-                    }
-                )
+                trace["sentences"].append(record)
             if not checked.ok:
                 timings["dropped_sentences"] = timings.get("dropped_sentences", 0.0) + 1
-                return
+                return None
+            if held or translator.source(checked.text):
+                held.append((checked, record))
+                return None
+            return checked
+
+        def show(checked: Checked) -> Iterator[Event]:
             body = checked.text
-            if not sentences:  # the other outlets that state the answer back the first sentence
-                body = add_markers(body, added)
+            if not sentences:
+                body = add_markers(body, [n for n in decision.corroborating if n not in checked.passages])
             shown, cited = renumber(body, ids)
             if not sentences:
                 timings["first_sentence_ms"] = _ms(t0)
@@ -406,17 +420,24 @@ class AnswerService:
                     emitted.add(cid)
                     yield Event("citation", self._citation(cid, by_number[n], shown))
 
+        def emit(text: str) -> Iterator[Event]:
+            checked = verified(text)
+            if checked is not None:
+                yield from show(checked)
+
         with closing(deltas):  # leaving early (client gone, deadline) stops the model now
             for delta in deltas:
                 done, buffer = complete_sentences(buffer + guard.feed(delta))
                 for part in done:
                     yield from emit(part)
-                if len(sentences) >= MAX_SENTENCES:
+                if len(sentences) + len(held) >= MAX_SENTENCES:
                     buffer = ""
                     break  # enough said: closing the stream stops the model
         for part in split_sentences(buffer + guard.flush()):
-            if len(sentences) < MAX_SENTENCES:
+            if len(sentences) + len(held) < MAX_SENTENCES:
                 yield from emit(part)
+        for checked, record in held:  # the model has stopped: translate what is not in the language
+            yield from show(self._translated(checked, record, verifier, translator, timings))
         self._observe(stats, timings, gathered.stats)
         if not sentences:
             yield Event("done", self._abstain(question, language, timings, t0, trace))
@@ -428,6 +449,28 @@ class AnswerService:
         yield Event(
             "done", Answer(answer, language, False, citations, timings, question, sentences, trace=trace)
         )
+
+    @staticmethod
+    def _translated(
+        checked: Checked,
+        record: dict[str, Any],
+        verifier: SentenceVerifier,
+        translator: SentenceTranslator,
+        timings: dict[str, float],
+    ) -> Checked:
+        """``checked`` in the question's language when it is not, and the translation holds up."""
+        source = translator.source(checked.text)
+        if source is None:
+            return checked
+        t0 = time.perf_counter()
+        text = translator.translate(checked.text, source)
+        again = verifier.check(clean_answer_text(text)) if text else None
+        timings["translation_ms"] = timings.get("translation_ms", 0.0) + _ms(t0)
+        record["translation"] = again.text if again is not None and again.ok else None
+        record["translation_failure"] = (
+            "not in the language, or a marker lost" if again is None else again.failure
+        )
+        return again if again is not None and again.ok else checked
 
     @staticmethod
     def _opening(lead: str, first: Passage) -> str:

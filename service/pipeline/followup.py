@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from service.backends.llm import Generator
+from service.backends.llm import SIDE_SLOT, Generator
 from service.pipeline.prompts import NOT_FOUND, PromptLibrary
 
 # Only the last turns matter for a follow-up, and they bound the rewrite prompt.
@@ -51,7 +51,7 @@ def standalone_question(
     if not any(t.role == "user" for t in turns):
         return question
     messages = prompts.condense_messages(question, turns)
-    text = "".join(generator.stream(messages, max_tokens=96, slot="condense"))
+    text = "".join(generator.stream(messages, max_tokens=96, slot=SIDE_SLOT))
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     line = re.sub(r"^(Rewritten|Riscritta|Domanda)\s*:\s*", "", line, flags=re.IGNORECASE).strip(" \"'«»")
     if not line or NOT_FOUND in line or len(line) > 4 * len(question) + 200 or "[" in line:

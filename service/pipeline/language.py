@@ -6,7 +6,9 @@ of 158; the English/Italian function-word hints it once had changed none of them
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -37,6 +39,19 @@ def detect_language(text: str) -> str:
     with _lock:
         lang, _ = _identifier().classify(text)
     return str(lang)
+
+
+def prose_language(text: str, names: Iterable[str] = ()) -> str:
+    """The language ``text`` is written in, judged on its prose.
+
+    Citation markers and the ``names`` it contains (outlets: "Il Foglio", "Le Scienze")
+    are left out: a name is not prose, and it can outweigh a short sentence.
+    """
+    prose = re.sub(r"\[\d+\]", " ", text)
+    for name in sorted(set(names), key=len, reverse=True):
+        if name.strip():
+            prose = re.sub(rf"(?<!\w){re.escape(name.strip())}(?!\w)", " ", prose)
+    return detect_language(prose)
 
 
 def language_name(code: str) -> str:

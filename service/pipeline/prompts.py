@@ -70,6 +70,15 @@ class PromptLibrary:
         """How an answer sentence opens on its outlet in ``language`` ("According to", "Secondo", ...)."""
         return self._env.get_template("answer_lead.j2").render(language=language).strip()
 
+    def translate_messages(self, text: str, source: str, target: str) -> list[ChatMessage]:
+        """The request to write ``text`` (in language ``source``) in language ``target``; codes."""
+        user = self._env.get_template("translate_user.j2").render(
+            text=quote_for_prompt(text, markers=True),
+            source=language_name(source),
+            target=language_name(target),
+        )
+        return [{"role": "user", "content": user.strip()}]
+
     def condense_messages(self, question: str, history: Sequence[Any]) -> list[ChatMessage]:
         """The follow-up rewriting prompt: fixed instructions, then the conversation and question."""
         system = self._env.get_template("condense_system.j2").render().strip()

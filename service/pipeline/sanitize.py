@@ -93,11 +93,15 @@ def redact_instructions(text: str) -> str:
     return " ".join("…" if looks_like_instruction(s) else s for s in sentences)
 
 
-def quote_for_prompt(text: str) -> str:
-    """``text`` made safe to place inside a quoted passage of the prompt (see module doc)."""
+def quote_for_prompt(text: str, markers: bool = False) -> str:
+    """``text`` made safe to place inside a quoted passage of the prompt (see module doc).
+
+    ``markers``: keep ``[n]`` (an answer sentence the service verified, whose markers are its own).
+    """
     text = _CONTROL_OPEN.sub("‹", text)
     text = _CONTROL_CLOSE.sub("›", text)
-    text = _MARKER_LIKE.sub(r"(\1)", text)
+    if not markers:
+        text = _MARKER_LIKE.sub(r"(\1)", text)
     return _SPACES.sub(" ", text).strip()
 
 

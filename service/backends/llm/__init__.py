@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from service.backends.llm.base import (
+    SIDE_SLOT,
     ChatMessage,
     GenerationLoad,
     GenerationStats,
@@ -19,6 +20,7 @@ from service.model_prep.gguf import resolve_gguf
 from service.settings import LLMSettings
 
 __all__ = [
+    "SIDE_SLOT",
     "ChatMessage",
     "GenerationLoad",
     "GenerationStats",

@@ -65,6 +65,11 @@ class GenerationLoad:
             self.active += active
 
 
+# The prompt-cache slot of the short side prompts (follow-up rewriting, translation of a
+# sentence): they share one, and never evict the answer prompt's cached prefix.
+SIDE_SLOT = "side"
+
+
 class Generator(Protocol):
     """Streams the assistant's reply to chat messages as text deltas.
 
