@@ -4,8 +4,9 @@
     python scripts/ablate.py QUESTIONS.jsonl OUT/results.jsonl
 
 The trace of every answer lists each generated sentence, the check it failed (if any),
-the evidence outlets the service added to the first sentence, and the short answer with
-its failure (the answer it stopped is still written, into the trace only). Turning a rule off shows the
+the evidence outlets the service added to the first sentence, the translation of a sentence
+written in another language than the question's, and the short answer with its failure
+(the answer it stopped is still written, into the trace only). Turning a rule off shows the
 sentences it stopped (or drops the outlets it added), so the answer each question would
 have had is rebuilt offline and scored with the same definitions as ``fonti eval``. The
 model's text does not change when a check is off (checks only decide what is shown), so
@@ -31,6 +32,7 @@ VARIANTS = {
     "without the figure check": {"figures"},
     "without adding the other evidence outlets": {"added"},
     "without the short-answer check": {"short"},
+    "without translating sentences in another language": {"translate"},
 }
 # The answer metrics of ``fonti eval`` (its retrieval metrics do not change with a check).
 REPORTED = tuple(m for m in RATE_METRICS if not m.startswith("retrieval_"))
@@ -50,7 +52,10 @@ def rebuild(body: dict[str, Any], off: set[str]) -> dict[str, Any]:
         if failure and not any(rule in failure for rule in off):
             continue
         numbers = list(s["passages"]) + ([] if "added" in off else list(s.get("added") or []))
-        shown.append(s["text"])
+        translated = (
+            s.get("translation") if "translate" not in off and not s.get("translation_failure") else None
+        )
+        shown.append(translated or s["text"])
         cited += [n for n in numbers if n not in cited]
     if not shown:
         return {**body, "answer": "", "abstained": True, "citations": []}

@@ -16,6 +16,9 @@
    sentences that pass are streamed, so nothing a user has read is ever retracted. The
    first sentence also cites the other evidence passages (every outlet that states the
    answer). When no sentence passes, the answer is an abstention.
+7. **Translate** a verified sentence written in another language than the question's,
+   once the model has stopped (:mod:`service.pipeline.translate`); it and the sentences
+   after it are held back until then, so the order is kept.
 """
 
 from __future__ import annotations
@@ -463,14 +466,13 @@ class AnswerService:
         if source is None:
             return checked
         t0 = time.perf_counter()
-        text = translator.translate(checked.text, source)
-        again = verifier.check(clean_answer_text(text)) if text else None
+        translation = translator.translate(checked.text, source)
+        again = None if translation.failure else verifier.check(clean_answer_text(translation.text))
         timings["translation_ms"] = timings.get("translation_ms", 0.0) + _ms(t0)
-        record["translation"] = again.text if again is not None and again.ok else None
-        record["translation_failure"] = (
-            "not in the language, or a marker lost" if again is None else again.failure
-        )
-        return again if again is not None and again.ok else checked
+        accepted = again is not None and again.ok
+        record["translation"] = again.text if again is not None and accepted else translation.text
+        record["translation_failure"] = translation.failure or (again.failure if again else None)
+        return again if again is not None and accepted else checked
 
     @staticmethod
     def _opening(lead: str, first: Passage) -> str:

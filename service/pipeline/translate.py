@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from service.backends.llm import SIDE_SLOT, Generator
 from service.pipeline.language import prose_language
@@ -31,6 +32,14 @@ _MARKER = re.compile(r"\[(\d+)\]")
 
 def _markers(text: str) -> list[int]:
     return sorted({int(n) for n in _MARKER.findall(text)})
+
+
+@dataclass
+class Translation:
+    """What the model wrote for a sentence (names restored), and why it is not used (None: it is)."""
+
+    text: str
+    failure: str | None = None
 
 
 class SentenceTranslator:
@@ -60,38 +69,48 @@ class SentenceTranslator:
         found = prose_language(sentence, self._outlets.values())
         return None if found == self._language else found
 
-    def translate(self, sentence: str, source: str) -> str | None:
-        """``sentence`` (markers are passage numbers) in the question's language, or None.
+    def translate(self, sentence: str, source: str) -> Translation:
+        """``sentence`` (markers are passage numbers) in the question's language.
 
-        None when the model's text is not in the question's language or lost a marker.
+        It fails when the model's text is not in the question's language or lost a marker.
         """
         masked, names = self._mask(sentence)
         m = self._opening.match(masked)
         opening, prose = (masked[: m.end()], masked[m.end() :]) if m else ("", masked)
         if not re.search(r"[^\W\d_]", _MARKER.sub("", prose)):
-            return None  # nothing but the opening: nothing to translate
+            return Translation("", "nothing but the opening to translate")
         messages = self._prompts.translate_messages(prose, source, self._language)
         reply = "".join(self._generator.stream(messages, max_tokens=self._max_tokens, slot=SIDE_SLOT))
-        line = next((ln.strip() for ln in reply.splitlines() if ln.strip()), "")
+        # A line that ends with a colon introduces the translation ("Voici la traduction :").
+        lines = [ln.strip() for ln in reply.splitlines() if ln.strip()]
+        line = next((ln for ln in lines if not ln.endswith(":")), "")
         if len(line) > 1 and line[0] in "\"'«“" and line[-1] in "\"'»”" and prose[0] not in "\"'«“":
             line = line[1:-1].strip()  # the model quoted its whole translation
-        if not line or _markers(line) != _markers(prose):
-            return None
         if opening and prose[:1].islower() and line[:1].isupper():
             line = line[0].lower() + line[1:]
         text = self._unmask(f"{opening}{line}", names)
-        if prose_language(text, self._outlets.values()) != self._language:
-            return None
-        return text
+        if not line or _markers(line) != _markers(prose):
+            return Translation(text, "a marker lost or added")
+        found = prose_language(text, self._outlets.values())
+        if found != self._language:
+            return Translation(text, f"written in {found}")
+        return Translation(text)
 
     def _mask(self, sentence: str) -> tuple[str, dict[int, str]]:
-        """``sentence`` with each "<outlet> [n]" written as "[n]", and the names taken out."""
+        """``sentence`` with each "<outlet> [n]" written as "[n]", and the names taken out.
+
+        Any stored outlet before any marker: the model may have named another outlet than
+        the marker's, and its name is kept as written.
+        """
         names: dict[int, str] = {}
-        for n, outlet in sorted(self._outlets.items(), key=lambda item: -len(item[1])):
-            pattern = re.compile(rf"(?i)(?<!\w){re.escape(outlet.strip())}\s*(?=\[{n}\])")
-            if pattern.search(sentence):
-                names[n] = outlet.strip()
-                sentence = pattern.sub("", sentence)
+
+        def take(m: re.Match[str]) -> str:
+            names.setdefault(int(m.group("n")), m.group("name"))
+            return f"[{m.group('n')}]"
+
+        for outlet in sorted({o.strip() for o in self._outlets.values()}, key=len, reverse=True):
+            pattern = rf"(?i)(?<!\w)(?P<name>{re.escape(outlet)})\s*\[(?P<n>\d+)\]"
+            sentence = re.sub(pattern, take, sentence)
         return sentence, names
 
     @staticmethod

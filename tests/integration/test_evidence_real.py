@@ -82,20 +82,19 @@ def test_every_outlet_that_states_a_fact_is_cited(tune_client):
     assert all(t.lower() in body["answer"].lower() for t in q["must_mention"]), body["answer"]
 
 
-@pytest.mark.xfail(
-    reason="known regression of the evidence opening (6e2be39): after the prefilled 'Selon <outlet> [n],' "
-    "the 1.5B model goes on in the Italian of the passage (tune: 1 of 7 French answers in French; "
-    "test split: 0.333, as before the change). Kept as the issue-22 property still to reach.",
-    strict=False,
-)
 def test_a_french_question_is_answered_in_french(tune_client):
     q = tune_question(FRENCH)
     assert q["lang"] == "fr" and q["kind"] != "unanswerable"
     body = tune_client.post("/v1/ask", json={"question": q["question"]}).json()
     check_citation_invariants(body)
     assert body["language"] == "fr" and not body["abstained"], body
-    assert answer_language(body["answer"], [c["outlet"] for c in body["citations"]]) == "fr", body["answer"]
+    assert answer_language(body["answer"], [c["outlet"] for c in body["citations"]]) == "fr", json.dumps(
+        body["trace"]["sentences"], ensure_ascii=False
+    )
     assert body["answer"].startswith("Selon "), body["answer"]
+    # the model went on in the passage's Italian; the shown sentence is its verified translation
+    translated = [s for s in body["trace"]["sentences"] if s.get("translation")]
+    assert translated, body["trace"]["sentences"]
 
 
 @pytest.mark.parametrize("qid", STREAMED)

@@ -82,7 +82,9 @@ class Scripted(Generator):
         grammar: str | None = None,
         top_logprobs: int = 0,
     ) -> Iterator[str]:
-        self.calls.append({"messages": messages, "prefix": prefix, "grammar": grammar, "top": top_logprobs})
+        self.calls.append(
+            {"messages": messages, "prefix": prefix, "grammar": grammar, "top": top_logprobs, "slot": slot}
+        )
         text, steps = self._replies.pop(0)
         if stats is not None:
             stats.steps = list(steps) if top_logprobs else []
@@ -284,12 +286,12 @@ def test_the_trace_keeps_the_answer_a_failed_short_answer_stopped():
     )
 
 
-def service(gen: Generator, cal: Calibrator) -> AnswerService:
+def service(gen: Generator, cal: Calibrator, named: Sequence[str] = ()) -> AnswerService:
     class Found:
         embedder = None
 
         def named_outlets(self, question: str) -> list[str]:
-            return []
+            return [n for n in named if n in question]
 
         def search(self, *a: Any, **k: Any) -> list[Passage]:
             return [passage(p.number, p.outlet, p.text, p.score, p.dense_score) for p in PASSAGES]
