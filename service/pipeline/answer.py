@@ -264,11 +264,14 @@ class AnswerService:
         if failure is not None:
             abstention = self._abstain(question, language, timings, t0, trace)
             if trace is not None:  # the answer it stopped, for scripts/ablate.py (timed apart)
-                for _ in self._write(question, language, gathered, decision, dict(timings), t0, trace):
+                stopped = self._write(
+                    question, language, lead, verifier, gathered, decision, dict(timings), t0, trace
+                )
+                for _ in stopped:
                     pass
             yield Event("done", abstention)
             return
-        yield from self._write(question, language, gathered, decision, timings, t0, trace)
+        yield from self._write(question, language, lead, verifier, gathered, decision, timings, t0, trace)
 
     def _commit(
         self,
@@ -347,6 +350,8 @@ class AnswerService:
         self,
         question: str,
         language: str,
+        lead: str,
+        verifier: SentenceVerifier,
         gathered: Gathered,
         decision: Decision,
         timings: dict[str, float],
@@ -356,7 +361,6 @@ class AnswerService:
         """Generate the answer from the evidence; stream each sentence that passes verification."""
         passages, messages = gathered.passages, gathered.messages
         by_number = {p.number: p for p in passages}
-        lead = self._prompts.lead(language)
         # The answer opens on the likeliest evidence passage ("According to <its outlet> [n],"):
         # the model then writes what that passage states, not what it would have picked.
         opening = self._opening(lead, by_number[decision.evidence[0]])
@@ -375,7 +379,6 @@ class AnswerService:
         deltas = self._generator.stream(
             reply, max_tokens=self._settings.llm.max_tokens, stats=stats, prefix=prefix
         )
-        verifier = SentenceVerifier(question, passages, decision.evidence, lead)
         translator = SentenceTranslator(
             self._generator, self._prompts, passages, lead, language, self._settings.llm.max_tokens
         )
@@ -384,7 +387,7 @@ class AnswerService:
         sentences: list[Sentence] = []
         # Verified sentences held back from the first one in another language on: it is
         # translated once the model has stopped (one model), and the order is kept.
-        held: list[tuple[Checked, dict[str, Any]]] = []
+        held: list[tuple[Checked, dict[str, Any], str | None]] = []  # with the language it is in
         buffer = opening if prefix else ""  # the prefilled opening starts the first sentence
         emitted: set[int] = set()
 
@@ -404,8 +407,9 @@ class AnswerService:
             if not checked.ok:
                 timings["dropped_sentences"] = timings.get("dropped_sentences", 0.0) + 1
                 return None
-            if held or translator.source(checked.text):
-                held.append((checked, record))
+            source = translator.source(checked.text)
+            if held or source:
+                held.append((checked, record, source))
                 return None
             return checked
 
@@ -439,8 +443,10 @@ class AnswerService:
         for part in split_sentences(buffer + guard.flush()):
             if len(sentences) + len(held) < MAX_SENTENCES:
                 yield from emit(part)
-        for checked, record in held:  # the model has stopped: translate what is not in the language
-            yield from show(self._translated(checked, record, verifier, translator, timings))
+        for checked, record, source in held:  # the model has stopped: translate what is not in the language
+            if source is not None:
+                checked = self._translated(checked, source, record, verifier, translator, timings)
+            yield from show(checked)
         self._observe(stats, timings, gathered.stats)
         if not sentences:
             yield Event("done", self._abstain(question, language, timings, t0, trace))
@@ -456,23 +462,23 @@ class AnswerService:
     @staticmethod
     def _translated(
         checked: Checked,
+        source: str,
         record: dict[str, Any],
         verifier: SentenceVerifier,
         translator: SentenceTranslator,
         timings: dict[str, float],
     ) -> Checked:
-        """``checked`` in the question's language when it is not, and the translation holds up."""
-        source = translator.source(checked.text)
-        if source is None:
-            return checked
+        """``checked`` (written in ``source``) in the question's language, when the translation holds up."""
         t0 = time.perf_counter()
         translation = translator.translate(checked.text, source)
         again = None if translation.failure else verifier.check(clean_answer_text(translation.text))
         timings["translation_ms"] = timings.get("translation_ms", 0.0) + _ms(t0)
-        accepted = again is not None and again.ok
-        record["translation"] = again.text if again is not None and accepted else translation.text
-        record["translation_failure"] = translation.failure or (again.failure if again else None)
-        return again if again is not None and accepted else checked
+        if again is None or not again.ok:
+            record["translation"] = translation.text
+            record["translation_failure"] = translation.failure or (again.failure if again else None)
+            return checked
+        record["translation"], record["translation_failure"] = again.text, None
+        return again
 
     @staticmethod
     def _opening(lead: str, first: Passage) -> str:
