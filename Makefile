@@ -24,7 +24,7 @@ SAMPLE ?= data/sample
 DEV ?= ../shared/data/dev
 PYTEST_ARGS ?=
 
-.PHONY: install models chromium run serve test test-fast test-all settings-doc eval check-embed bench-embed bench-ingest bench-search bench-ask bench-logprobs bench-threads device-check fuzz load lint clean
+.PHONY: install models chromium run serve test test-fast test-all settings-doc eval check-embed bench-embed bench-ingest bench-search bench-ask bench-logprobs bench-draft bench-threads device-check fuzz load lint clean
 
 install: $(STAMP) models
 
@@ -105,6 +105,11 @@ bench-ask: install
 # Decode speed with and without the evidence read's top-log-probability recorder (~2 min).
 bench-logprobs: install
 	$(PY) scripts/bench_logprobs.py
+
+# Answers with prompt-lookup drafting (FONTI_LLM_DRAFT_TOKENS) against without, alternating,
+# same run: time to the first verified sentence, total, identical answers (~20 min on 2 cores).
+bench-draft: install
+	$(PY) scripts/bench_draft.py $(BENCH_ARGS)
 
 # Prompt processing and decode speed for n_threads / n_threads_batch / n_batch (~10 min).
 bench-threads: install

@@ -123,6 +123,15 @@ class LLMSettings(BaseSettings):
         0, description="Layers to offload to a GPU; -1: all (needs a CUDA/Metal build, docs/performance.md)."
     )
     max_tokens: int = Field(256, ge=16, description="Maximum tokens generated per answer.")
+    draft_tokens: int = Field(
+        10,
+        ge=0,
+        le=64,
+        description="llama_cpp backend: prompt-lookup speculative decoding. When the last tokens "
+        "written also occur in the prompt (names, figures, phrases copied from a passage or the "
+        "question), up to this many of the tokens that followed them there are proposed and checked "
+        "in one batch; the greedy reply is the same, written in fewer model calls. 0: off.",
+    )
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
     seed: int = Field(0, description="Sampling seed, for reproducible answers.")
     warmup: bool = Field(

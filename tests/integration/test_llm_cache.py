@@ -97,3 +97,29 @@ def test_the_evidence_step_reads_the_model_distribution_under_a_grammar(generato
     assert " NONE" in head.top and head.logprob(" [") > head.logprob(" NONE")
     assert number.logprob("1") > number.logprob("2") > float("-inf")
     assert all(lp <= 0.0 for step in stats.steps for lp in step.top.values())
+
+
+def test_prompt_lookup_drafting_writes_the_greedy_reply_in_fewer_model_calls(generator, monkeypatch):
+    """Proposals copied from the prompt are checked against the model's own greedy choice: the
+    reply is the one written without drafting, and whole runs of it are accepted per call."""
+    gen = generator[0]
+    settings = Settings()
+    assert settings.llm.draft_tokens > 0  # the fixture's generator drafts (the default)
+    plain = build_generator(settings.llm.model_copy(update={"draft_tokens": 0}), settings.models_dir)
+    sentence = (
+        "Il consiglio comunale di Borgo Alto ha approvato il bilancio 2024 con 17 voti favorevoli, "
+        "6 contrari e 2 astenuti, dopo una seduta durata fino a mezzanotte."
+    )
+    messages = [{"role": "user", "content": f"Copy this sentence exactly, nothing else:\n{sentence}"}]
+    ctx = gen._context("answer")
+    evaluated: list[int] = []
+    evaluate = ctx.eval
+    monkeypatch.setattr(ctx, "eval", lambda tokens: (evaluated.append(len(tokens)), evaluate(tokens))[1])
+    drafted_stats, plain_stats = GenerationStats(), GenerationStats()
+    drafted = "".join(gen.stream(messages, max_tokens=48, stats=drafted_stats))
+    reference = "".join(plain.stream(messages, max_tokens=48, stats=plain_stats))
+    assert drafted == reference and "17 voti favorevoli" in drafted
+    assert drafted_stats.completion_tokens == plain_stats.completion_tokens
+    decode_calls = evaluated[1:]  # after the prompt
+    assert len(decode_calls) < drafted_stats.completion_tokens / 2, evaluated
+    assert max(decode_calls) > 1

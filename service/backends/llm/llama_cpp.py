@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,18 @@ log = logging.getLogger(__name__)
 
 
 def open_llama(settings: LLMSettings, model_path: Path, n_ctx: int) -> Any:
-    """A ``llama_cpp.Llama`` on ``model_path`` with the thread, batch and GPU settings (mmap'd)."""
+    """A ``llama_cpp.Llama`` on ``model_path`` with the thread, batch and GPU settings (mmap'd).
+
+    With ``draft_tokens`` it drafts by prompt lookup (:func:`_prompt_lookup_classes`).
+    """
     from llama_cpp import Llama
 
-    return Llama(
+    cls: Any = Llama
+    extra: dict[str, Any] = {}
+    if settings.draft_tokens > 0:
+        cls, lookup = _prompt_lookup_classes()
+        extra["draft_model"] = lookup(num_pred_tokens=settings.draft_tokens)
+    return cls(
         model_path=str(model_path),
         n_ctx=n_ctx,
         n_threads=settings.n_threads,
@@ -34,7 +43,52 @@ def open_llama(settings: LLMSettings, model_path: Path, n_ctx: int) -> Any:
         seed=settings.seed,
         use_mmap=True,
         verbose=False,
+        **extra,
     )
+
+
+@cache
+def _prompt_lookup_classes() -> tuple[type, type]:
+    """``Llama`` whose batches carry every position's logits only when they check a draft.
+
+    With a draft model llama-cpp-python asks llama.cpp for the logits of every position of
+    every batch, the prompt's hundreds included (each a 151k-entry row, projected and then
+    copied into an array sized for one batch only: past position ``n_batch`` that copy
+    fails). Sampling reads the logits inside llama.cpp, so this ``eval`` (llama-cpp-python
+    0.3.36's, without the copy) asks for them on the batches that check a draft — a
+    sampled token and its proposals — and for a prompt's last position only, as without
+    drafting. Fonti never reads the copied logits (its log-probabilities come from a logits
+    processor, called with llama.cpp's own).
+    """
+    import numpy as np
+    from llama_cpp import Llama
+    from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+
+    class PromptLookup(LlamaPromptLookupDecoding):
+        """Prompt lookup that can be paused: a logits processor sees the drafted tokens as
+        input, so a generation that records log-probabilities runs without drafts."""
+
+        paused = False
+
+        def __call__(self, input_ids: Any, /, **kwargs: Any) -> Any:
+            if self.paused:
+                return np.array([], dtype=np.intc)
+            return super().__call__(input_ids, **kwargs)
+
+    class PromptLookupLlama(Llama):
+        def eval(self, tokens: Sequence[int]) -> None:
+            checks_draft = len(tokens) <= 1 + getattr(self.draft_model, "num_pred_tokens", 0)
+            self._ctx.kv_cache_seq_rm(-1, self.n_tokens, -1)
+            for i in range(0, len(tokens), self.n_batch):
+                batch = list(tokens[i : i + self.n_batch])
+                n_past = self.n_tokens
+                self._batch.set_batch(batch=batch, n_past=n_past, logits_all=checks_draft)
+                self._ctx.decode(self._batch)
+                self.input_ids[n_past : n_past + len(batch)] = batch
+                self.n_tokens += len(batch)
+                self._requires_eval = False
+
+    return PromptLookupLlama, PromptLookup
 
 
 class LlamaCppGenerator(Generator):
@@ -147,6 +201,9 @@ class LlamaCppGenerator(Generator):
             }
             if recorder is not None:  # a Python call per token: only when asked for
                 sampling["logits_processor"] = LogitsProcessorList([recorder])
+            draft = getattr(ctx, "draft_model", None)
+            if draft is not None:
+                draft.paused = recorder is not None
             if grammar is not None:
                 sampling["grammar"] = LlamaGrammar.from_string(grammar, verbose=False)
             if prefix and rendered is not None and ids is not None:
@@ -160,19 +217,25 @@ class LlamaCppGenerator(Generator):
             stop = threading.Event()
             done = self._worker.submit(self._produce, chunks, out, stop, stats, start)
             last = None
+            written: list[str] = []
             try:
                 while (item := out.get()) is not None:
                     if isinstance(item, BaseException):
                         raise item
                     last = item
+                    written.append(item)
                     yield item
             finally:
                 stop.set()
                 done.result()
-                # A delta can carry several tokens (multi-byte characters); the context
-                # holds every generated token but the last one sampled.
-                evaluated = ctx.n_tokens - len(ids) if ids is not None else 0
-                stats.completion_tokens = max(stats.completion_tokens, evaluated)
+                if draft is not None and not draft.paused:
+                    # The context also holds proposals evaluated but never accepted.
+                    stats.completion_tokens = self.count_tokens("".join(written))
+                else:
+                    # A delta can carry several tokens (multi-byte characters); the context
+                    # holds every generated token but the last one sampled.
+                    evaluated = ctx.n_tokens - len(ids) if ids is not None else 0
+                    stats.completion_tokens = max(stats.completion_tokens, evaluated)
                 if recorder is not None:
                     stats.steps = recorder.steps(last)
                 if self._prompt_log is not None:
