@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from service.evaluation.metrics import RATE_METRICS, aggregate, score_one  # noqa: E402
+from service.pipeline.verify import add_markers, name_outlets  # noqa: E402
 
 VARIANTS = {
     "all rules (as served)": set(),
@@ -33,6 +34,7 @@ VARIANTS = {
     "without adding the other evidence outlets": {"added"},
     "without the short-answer check": {"short"},
     "without translating sentences in another language": {"translate"},
+    "without naming the cited outlets": {"naming"},
 }
 # The answer metrics of ``fonti eval`` (its retrieval metrics do not change with a check).
 REPORTED = tuple(m for m in RATE_METRICS if not m.startswith("retrieval_"))
@@ -51,11 +53,13 @@ def rebuild(body: dict[str, Any], off: set[str]) -> dict[str, Any]:
         failure = s.get("failure") or ""
         if failure and not any(rule in failure for rule in off):
             continue
-        numbers = list(s["passages"]) + ([] if "added" in off else list(s.get("added") or []))
+        added = [] if "added" in off or shown else list(s.get("added") or [])
+        numbers = list(s["passages"]) + added
         translated = (
             s.get("translation") if "translate" not in off and not s.get("translation_failure") else None
         )
-        shown.append(translated or s["text"])
+        text = add_markers(translated or s["text"], added)
+        shown.append(text if "naming" in off else name_outlets(text, outlets))
         cited += [n for n in numbers if n not in cited]
     if not shown:
         return {**body, "answer": "", "abstained": True, "citations": []}

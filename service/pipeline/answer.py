@@ -38,7 +38,14 @@ from service.pipeline.prompts import ANSWER_HEAD, EVIDENCE_HEAD, SHORT_HEAD, Pro
 from service.pipeline.retrieve import Passage, Retriever
 from service.pipeline.sanitize import AnswerGuard, clean_answer_text, quote_for_answer
 from service.pipeline.translate import SentenceTranslator
-from service.pipeline.verify import Checked, SentenceVerifier, add_markers, best_quote, renumber
+from service.pipeline.verify import (
+    Checked,
+    SentenceVerifier,
+    add_markers,
+    best_quote,
+    name_outlets,
+    renumber,
+)
 from service.settings import Settings
 from service.text import complete_sentences, split_sentences
 
@@ -361,6 +368,7 @@ class AnswerService:
         """Generate the answer from the evidence; stream each sentence that passes verification."""
         passages, messages = gathered.passages, gathered.messages
         by_number = {p.number: p for p in passages}
+        outlet_of = {n: p.outlet for n, p in by_number.items()}
         # The answer opens on the likeliest evidence passage ("According to <its outlet> [n],"):
         # the model then writes what that passage states, not what it would have picked.
         opening = self._opening(lead, by_number[decision.evidence[0]])
@@ -417,7 +425,7 @@ class AnswerService:
             body = checked.text
             if not sentences:
                 body = add_markers(body, [n for n in decision.corroborating if n not in checked.passages])
-            shown, cited = renumber(body, ids)
+            shown, cited = renumber(name_outlets(body, outlet_of), ids)
             if not sentences:
                 timings["first_sentence_ms"] = _ms(t0)
             sentences.append(Sentence(shown, cited))

@@ -23,7 +23,7 @@ from the answer template of the question's language.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from service.pipeline.retrieve import Passage
@@ -169,6 +169,66 @@ class SentenceVerifier:
         if passage is None or fold(m.group("name")).strip() == fold(passage.outlet).strip():
             return m.group(0)
         return f"{m.group('lead')}{quote_for_answer(passage.outlet)} [{m.group('n')}]"
+
+
+_MARKER_RUN = re.compile(r"(?:\s*\[\d{1,3}\])+")
+
+
+def name_outlets(text: str, outlet_of: Mapping[int, str]) -> str:
+    """``text`` as shown: every outlet it cites named, beside its marker, as that marker's outlet.
+
+    ``outlet_of`` maps the passage numbers of the prompt to their outlets. A reader sees
+    which outlets a sentence cites without opening its citations:
+
+    * a prompt outlet named right before a marker is that marker's outlet ("Sky TG24 [2]"
+      becomes "Euronews [2]" when passage 2 is Euronews's: the marker is what Fonti
+      resolves, as for the outlet after the lead);
+    * the markers of a run whose outlets the sentence does not name ("… said so [2] [3].")
+      are written after those names, in parentheses ("… said so (Euronews [2], Il Post [3]).");
+      markers whose outlet the sentence names stay as they are.
+
+    Names and markers only: the same in every language.
+    """
+    known = sorted(set(outlet_of.values()), key=len, reverse=True)
+    if known:
+        before_marker = re.compile(
+            r"(?i)(?<!\w)(?P<name>" + "|".join(map(re.escape, known)) + r")(?P<gap>\s*)\[(?P<n>\d{1,3})\]"
+        )
+
+        def fix(m: re.Match[str]) -> str:
+            outlet = outlet_of.get(int(m.group("n")))
+            if outlet is None or fold(m.group("name")) == fold(outlet):
+                return m.group(0)
+            return f"{quote_for_answer(outlet)}{m.group('gap')}[{m.group('n')}]"
+
+        text = before_marker.sub(fix, text)
+    prose = _MARKER.sub(" ", text)
+
+    def named(n: int) -> bool:
+        return n not in outlet_of or _names(prose, outlet_of[n])
+
+    def repl(m: re.Match[str]) -> str:
+        numbers = [int(x) for x in re.findall(r"\d+", m.group())]
+        lead = 0
+        while lead < len(numbers) and named(numbers[lead]):
+            lead += 1
+        if lead == len(numbers):
+            return m.group()
+        parts: list[tuple[str | None, list[int]]] = []
+        for n in numbers[lead:]:
+            name = None if named(n) else outlet_of[n]
+            if parts and name is not None and parts[-1][0] == name:
+                parts[-1][1].append(n)
+            else:
+                parts.append((name, [n]))
+        listed = ", ".join(
+            (f"{quote_for_answer(name)} " if name else "") + " ".join(f"[{n}]" for n in ns)
+            for name, ns in parts
+        )
+        kept = "".join(f" [{n}]" for n in numbers[:lead])
+        return f"{kept} ({listed})"
+
+    return _MARKER_RUN.sub(repl, text)
 
 
 def _names(text: str, outlet: str) -> bool:

@@ -19,7 +19,7 @@ from service.pipeline.calibration import Calibrator, Logistic, passage_features
 from service.pipeline.evidence import EvidenceRead, EvidenceReader, read_distribution, written_ids
 from service.pipeline.prompts import PromptLibrary
 from service.pipeline.retrieve import Passage
-from service.pipeline.verify import SentenceVerifier, figures, renumber
+from service.pipeline.verify import SentenceVerifier, figures, name_outlets, renumber
 from service.settings import Settings
 from tests.factories import REPO
 
@@ -229,6 +229,32 @@ def test_renumber_assigns_citation_ids_by_first_use():
 SHORT = " On Monday morning.\nAnswer:"
 
 
+OUTLET_OF = {1: "ANSA", 2: "Euronews", 3: "Il Post", 4: "Il Post", 5: "Sky TG24"}
+
+
+def test_every_cited_outlet_the_sentence_does_not_name_is_named_beside_its_marker():
+    text = name_outlets("Secondo ANSA [1], il ponte è chiuso [2] [3] [4].", OUTLET_OF)
+    assert text == "Secondo ANSA [1], il ponte è chiuso (Euronews [2], Il Post [3] [4])."
+    # markers whose outlet the sentence names are left alone, before and inside a run
+    assert (
+        name_outlets("Selon ANSA [1] [5], le pont.", OUTLET_OF) == "Selon ANSA [1] (Sky TG24 [5]), le pont."
+    )
+    assert (
+        name_outlets("Laut Euronews [2], die Brücke [2].", OUTLET_OF) == "Laut Euronews [2], die Brücke [2]."
+    )
+    assert name_outlets("Según Il Post [3] y Euronews [2].", OUTLET_OF) == "Según Il Post [3] y Euronews [2]."
+
+
+def test_an_outlet_named_before_any_marker_is_the_markers_outlet():
+    # the model wrote a prompt outlet beside another passage's marker: the marker is what is cited
+    text = name_outlets("Selon ANSA [1], Sky TG24 [2] et Il Post [3], le pont.", OUTLET_OF)
+    assert text == "Selon ANSA [1], Euronews [2] et Il Post [3], le pont."
+    # names that are no prompt outlet, and markers of no passage, are left as written
+    assert (
+        name_outlets("Mario Rossi [2] said so [9].", OUTLET_OF) == "Mario Rossi (Euronews [2]) said so [9]."
+    )
+
+
 def test_a_short_answer_is_judged_on_its_first_figure_once_it_is_complete():
     v = SentenceVerifier("How much will the works cost?", PASSAGES, [1, 3], "According to")
     assert v.commitment("About 2.0") == (False, None)  # may still be 2.000.000
@@ -320,6 +346,7 @@ def test_only_verified_sentences_are_streamed_and_done_holds_exactly_them():
     assert (
         done.sentences[0].text.startswith("According to Eco di Valle [1]") and "[2]" in done.sentences[0].text
     )
+    assert "(Radio Borgo [2])" in done.sentences[0].text  # the outlet it adds is named beside its marker
     assert [c.outlet for c in done.citations] == ["Eco di Valle", "Radio Borgo"]
     assert [c.id for c in done.citations] == [1, 2]
     cited_events = [d.outlet for k, d in events if k == "citation"]
