@@ -272,7 +272,16 @@ class AnswerService:
             abstention = self._abstain(question, language, timings, t0, trace)
             if trace is not None:  # the answer it stopped, for scripts/ablate.py (timed apart)
                 stopped = self._write(
-                    question, language, lead, verifier, gathered, decision, dict(timings), t0, trace
+                    question,
+                    language,
+                    lead,
+                    verifier,
+                    gathered,
+                    decision,
+                    dict(timings),
+                    t0,
+                    trace,
+                    shown=False,
                 )
                 for _ in stopped:
                     pass
@@ -364,8 +373,12 @@ class AnswerService:
         timings: dict[str, float],
         t0: float,
         trace: dict[str, Any] | None,
+        shown: bool = True,
     ) -> Iterator[Event]:
-        """Generate the answer from the evidence; stream each sentence that passes verification."""
+        """Generate the answer from the evidence; stream each sentence that passes verification.
+
+        ``shown=False``: an answer written into the trace only (not counted in the metrics).
+        """
         passages, messages = gathered.passages, gathered.messages
         by_number = {p.number: p for p in passages}
         outlet_of = {n: p.outlet for n, p in by_number.items()}
@@ -455,7 +468,7 @@ class AnswerService:
             if source is not None:
                 checked = self._translated(checked, source, record, verifier, translator, timings)
             yield from show(checked)
-        self._observe(stats, timings, gathered.stats)
+        self._observe(stats, timings, gathered.stats, shown)
         if not sentences:
             yield Event("done", self._abstain(question, language, timings, t0, trace))
             return
@@ -498,8 +511,10 @@ class AnswerService:
         """
         return f"{lead} {quote_for_answer(first.outlet)} [{first.number}],"
 
-    def _observe(self, stats: GenerationStats, timings: dict[str, float], read: GenerationStats) -> None:
-        if self._metrics is not None:
+    def _observe(
+        self, stats: GenerationStats, timings: dict[str, float], read: GenerationStats, shown: bool
+    ) -> None:
+        if self._metrics is not None and shown:
             self._metrics.observe_generation(
                 stats.first_token_s,
                 stats.completion_tokens,

@@ -303,13 +303,19 @@ def test_the_trace_keeps_the_answer_a_failed_short_answer_stopped():
             (" the site opens on Monday at 7.", []),
         ]
     )
+    from service.metrics import Metrics
+
     svc = service(gen, calibrator())
     svc._settings = Settings(answer_trace=True)
+    svc._metrics = metrics = Metrics()
     done = events_of(svc, "How much will the works cost?")[-1][1]
     assert done.abstained and done.answer and not done.sentences
     assert done.trace["short"]["failure"] and done.trace["sentences"][0]["text"].startswith(
         "According to Eco di Valle [1]"
     )
+    # the stopped answer was written for the trace only: /metrics counts no generation for it
+    assert metrics.registry.get_sample_value("fonti_answer_completion_tokens_total") == 0
+    assert metrics.registry.get_sample_value("fonti_answers_total", {"outcome": "abstained"}) == 1
 
 
 def service(gen: Generator, cal: Calibrator, named: Sequence[str] = ()) -> AnswerService:
