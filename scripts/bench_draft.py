@@ -6,9 +6,10 @@ translation), once with each of two llama.cpp generators over the same weights: 
 off, and drafting on with ``--draft`` tokens. The order alternates from one question to
 the next, so neither side always runs on a warmer cache. Prints, per side, the medians of
 the time to the first verified sentence, the total, and the decoding time after the
-evidence read (total minus retrieval and evidence), their on/off ratios, and how many
+evidence read (total minus retrieval and evidence), their on/off ratios, how many
 answers came out identical (drafting checks each proposal against the model's own greedy
-choice, so it must not change them).
+choice; only floating-point near-ties can flip), and both sides' answers scored as
+``fonti eval`` scores them, on the same retrieved passages.
 
     python scripts/bench_draft.py [--questions FILE] [--articles DIR] [--limit N] [--draft 10]
 """
@@ -34,6 +35,11 @@ def _side(answer: Any, wall_ms: float) -> dict[str, Any]:
     after_read = t.get("total_ms", wall_ms) - t.get("retrieval_ms", 0.0) - t.get("evidence_ms", 0.0)
     return {
         "answer": answer.answer,
+        "body": {
+            "answer": answer.answer,
+            "abstained": answer.abstained,
+            "citations": [{"outlet": c.outlet} for c in answer.citations],
+        },
         "first_ms": t.get("first_sentence_ms", t.get("total_ms", wall_ms)),
         "total_ms": t.get("total_ms", wall_ms),
         "decode_ms": after_read,
@@ -109,6 +115,21 @@ def main() -> None:
             "median_ratio": round(statistics.median(ratios), 3) if ratios else None,
         }
     summary["identical_answers"] = sum(r["same"] for r in rows)
+    # The answers scored as `fonti eval` scores them (questions with gold fields only).
+    from service.evaluation.metrics import RATE_METRICS, aggregate, score_one
+
+    scored = [(q, r) for q, r in zip(questions, rows, strict=False) if q.get("kind")]
+    if scored:
+        for side in ("off", "on"):
+            figures = aggregate([score_one(q, r[side]["body"]) for q, r in scored])
+            summary[f"quality_{side}"] = {
+                k: figures[k]
+                for k in RATE_METRICS
+                if not k.startswith("retrieval_") and figures.get(k) is not None
+            }
+    for r in rows:
+        for side in ("off", "on"):
+            del r[side]["body"]
     print(json.dumps(summary, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"summary": summary, "rows": rows}, ensure_ascii=False, indent=1), "utf-8")
