@@ -171,7 +171,10 @@ class SentenceVerifier:
         return f"{m.group('lead')}{quote_for_answer(passage.outlet)} [{m.group('n')}]"
 
 
-_MARKER_RUN = re.compile(r"(?:\s*\[\d{1,3}\])+")
+# A run of markers that ends a sentence or a clause (before ".", ";", ":", "!", "?", "…", a
+# closing quote or bracket, or the end): markers inside a sentence stand after a name or a
+# phrase, where an outlet's name would read as part of it.
+_MARKER_RUN = re.compile(r"(?:\s*\[\d{1,3}\])+(?=[\"»”’)\]]*\s*(?:[.;:!?…]|$))")
 
 
 def name_outlets(text: str, outlet_of: Mapping[int, str]) -> str:
@@ -183,9 +186,11 @@ def name_outlets(text: str, outlet_of: Mapping[int, str]) -> str:
     * a prompt outlet named right before a marker is that marker's outlet ("Sky TG24 [2]"
       becomes "Euronews [2]" when passage 2 is Euronews's: the marker is what Fonti
       resolves, as for the outlet after the lead);
-    * the markers of a run whose outlets the sentence does not name ("… said so [2] [3].")
-      are written after those names, in parentheses ("… said so (Euronews [2], Il Post [3]).");
-      markers whose outlet the sentence names stay as they are.
+    * the markers of a run that ends a sentence or clause, whose outlets the sentence does
+      not name ("… said so [2] [3].") are written after those names, in parentheses ("… said
+      so (Euronews [2], Il Post [3])."); markers whose outlet the sentence names, and
+      markers inside a sentence (after a name, where an outlet's name would read as part
+      of it), stay as they are.
 
     Names and markers only: the same in every language.
     """

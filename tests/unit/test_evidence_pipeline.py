@@ -237,8 +237,12 @@ def test_every_cited_outlet_the_sentence_does_not_name_is_named_beside_its_marke
     assert text == "Secondo ANSA [1], il ponte è chiuso (Euronews [2], Il Post [3] [4])."
     # markers whose outlet the sentence names are left alone, before and inside a run
     assert (
-        name_outlets("Selon ANSA [1] [5], le pont.", OUTLET_OF) == "Selon ANSA [1] (Sky TG24 [5]), le pont."
+        name_outlets("Le pont, selon ANSA [1] [5].", OUTLET_OF) == "Le pont, selon ANSA [1] (Sky TG24 [5])."
     )
+    # inside a sentence a marker stands after a name or a phrase: no outlet name is put there
+    assert name_outlets("Selon ANSA [1] [5], le pont.", OUTLET_OF) == "Selon ANSA [1] [5], le pont."
+    text = name_outlets("Il sindaco [2] chiude il ponte [3]».", OUTLET_OF)
+    assert text == "Il sindaco [2] chiude il ponte (Il Post [3])»."
     assert (
         name_outlets("Laut Euronews [2], die Brücke [2].", OUTLET_OF) == "Laut Euronews [2], die Brücke [2]."
     )
@@ -250,9 +254,7 @@ def test_an_outlet_named_before_any_marker_is_the_markers_outlet():
     text = name_outlets("Selon ANSA [1], Sky TG24 [2] et Il Post [3], le pont.", OUTLET_OF)
     assert text == "Selon ANSA [1], Euronews [2] et Il Post [3], le pont."
     # names that are no prompt outlet, and markers of no passage, are left as written
-    assert (
-        name_outlets("Mario Rossi [2] said so [9].", OUTLET_OF) == "Mario Rossi (Euronews [2]) said so [9]."
-    )
+    assert name_outlets("Mario Rossi said so [9].", OUTLET_OF) == "Mario Rossi said so [9]."
 
 
 def test_a_short_answer_is_judged_on_its_first_figure_once_it_is_complete():
