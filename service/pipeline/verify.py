@@ -178,35 +178,16 @@ _MARKER_RUN = re.compile(r"(?:\s*\[\d{1,3}\])+(?=[\"»”’)\]]*\s*(?:[.;:!?…
 
 
 def name_outlets(text: str, outlet_of: Mapping[int, str]) -> str:
-    """``text`` as shown: every outlet it cites named, beside its marker, as that marker's outlet.
+    """``text`` as shown: the outlets it cites at the end of a sentence or clause named.
 
     ``outlet_of`` maps the passage numbers of the prompt to their outlets. A reader sees
-    which outlets a sentence cites without opening its citations:
-
-    * a prompt outlet named right before a marker is that marker's outlet ("Sky TG24 [2]"
-      becomes "Euronews [2]" when passage 2 is Euronews's: the marker is what Fonti
-      resolves, as for the outlet after the lead);
-    * the markers of a run that ends a sentence or clause, whose outlets the sentence does
-      not name ("… said so [2] [3].") are written after those names, in parentheses ("… said
-      so (Euronews [2], Il Post [3])."); markers whose outlet the sentence names, and
-      markers inside a sentence (after a name, where an outlet's name would read as part
-      of it), stay as they are.
-
-    Names and markers only: the same in every language.
+    which outlets a sentence cites without opening its citations: the markers of a run that
+    ends a sentence or clause, whose outlets the sentence does not name ("… said so [2]
+    [3].") are written after those names, in parentheses ("… said so (Euronews [2], Il Post
+    [3])."). Markers whose outlet the sentence names, and markers inside a sentence (after a
+    name, where an outlet's name would read as part of it), stay as they are. Names and
+    markers only: the same in every language.
     """
-    known = sorted(set(outlet_of.values()), key=len, reverse=True)
-    if known:
-        before_marker = re.compile(
-            r"(?i)(?<!\w)(?P<name>" + "|".join(map(re.escape, known)) + r")(?P<gap>\s*)\[(?P<n>\d{1,3})\]"
-        )
-
-        def fix(m: re.Match[str]) -> str:
-            outlet = outlet_of.get(int(m.group("n")))
-            if outlet is None or fold(m.group("name")) == fold(outlet):
-                return m.group(0)
-            return f"{quote_for_answer(outlet)}{m.group('gap')}[{m.group('n')}]"
-
-        text = before_marker.sub(fix, text)
     prose = _MARKER.sub(" ", text)
 
     def named(n: int) -> bool:

@@ -249,11 +249,12 @@ def test_every_cited_outlet_the_sentence_does_not_name_is_named_beside_its_marke
     assert name_outlets("Según Il Post [3] y Euronews [2].", OUTLET_OF) == "Según Il Post [3] y Euronews [2]."
 
 
-def test_an_outlet_named_before_any_marker_is_the_markers_outlet():
-    # the model wrote a prompt outlet beside another passage's marker: the marker is what is cited
+def test_names_the_sentence_gives_are_left_as_written():
+    # an outlet the model named beside another passage's marker is not renamed: on the sets
+    # measured the name was as often right as the marker (docs/citations.md)
     text = name_outlets("Selon ANSA [1], Sky TG24 [2] et Il Post [3], le pont.", OUTLET_OF)
-    assert text == "Selon ANSA [1], Euronews [2] et Il Post [3], le pont."
-    # names that are no prompt outlet, and markers of no passage, are left as written
+    assert text == "Selon ANSA [1], Sky TG24 [2] et Il Post [3], le pont."
+    # markers of no passage are left as written
     assert name_outlets("Mario Rossi said so [9].", OUTLET_OF) == "Mario Rossi said so [9]."
 
 
