@@ -130,7 +130,8 @@ class LLMSettings(BaseSettings):
         description="llama_cpp backend: prompt-lookup speculative decoding. When the last tokens "
         "written also occur in the prompt (names, figures, phrases copied from a passage or the "
         "question), up to this many of the tokens that followed them there are proposed and checked "
-        "in one batch; the greedy reply is the same, written in fewer model calls. 0: off.",
+        "in one batch; the greedy reply is the same up to floating-point near-ties (a batch is "
+        "computed in another order than one token), written in fewer model calls. 0: off.",
     )
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature (0 = greedy).")
     seed: int = Field(0, description="Sampling seed, for reproducible answers.")

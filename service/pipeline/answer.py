@@ -281,7 +281,7 @@ class AnswerService:
                     dict(timings),
                     t0,
                     trace,
-                    shown=False,
+                    observe=False,
                 )
                 for _ in stopped:
                     pass
@@ -373,11 +373,11 @@ class AnswerService:
         timings: dict[str, float],
         t0: float,
         trace: dict[str, Any] | None,
-        shown: bool = True,
+        observe: bool = True,
     ) -> Iterator[Event]:
         """Generate the answer from the evidence; stream each sentence that passes verification.
 
-        ``shown=False``: an answer written into the trace only (not counted in the metrics).
+        ``observe=False``: an answer written into the trace only (not counted in the metrics).
         """
         passages, messages = gathered.passages, gathered.messages
         by_number = {p.number: p for p in passages}
@@ -468,7 +468,7 @@ class AnswerService:
             if source is not None:
                 checked = self._translated(checked, source, record, verifier, translator, timings)
             yield from show(checked)
-        self._observe(stats, timings, gathered.stats, shown)
+        self._observe(stats, timings, gathered.stats, observe)
         if not sentences:
             yield Event("done", self._abstain(question, language, timings, t0, trace))
             return
@@ -512,9 +512,9 @@ class AnswerService:
         return f"{lead} {quote_for_answer(first.outlet)} [{first.number}],"
 
     def _observe(
-        self, stats: GenerationStats, timings: dict[str, float], read: GenerationStats, shown: bool
+        self, stats: GenerationStats, timings: dict[str, float], read: GenerationStats, observe: bool
     ) -> None:
-        if self._metrics is not None and shown:
+        if self._metrics is not None and observe:
             self._metrics.observe_generation(
                 stats.first_token_s,
                 stats.completion_tokens,
