@@ -34,6 +34,7 @@ VARIANTS = {
     "without adding the other evidence outlets": {"added"},
     "without the short-answer check": {"short"},
     "without translating sentences in another language": {"translate"},
+    "without rewriting words copied from a passage in another language": {"copied"},
     "without naming the cited outlets": {"naming"},
 }
 # The answer metrics of ``fonti eval`` (its retrieval metrics do not change with a check).
@@ -55,9 +56,8 @@ def rebuild(body: dict[str, Any], off: set[str]) -> dict[str, Any]:
             continue
         added = [] if "added" in off or shown else list(s.get("added") or [])
         numbers = list(s["passages"]) + added
-        translated = (
-            s.get("translation") if "translate" not in off and not s.get("translation_failure") else None
-        )
+        rewritten = "translate" not in off and not ("copied" in off and s.get("copied"))
+        translated = s.get("translation") if rewritten and not s.get("translation_failure") else None
         text = add_markers(translated or s["text"], added)
         shown.append(text if "naming" in off else name_outlets(text, outlets))
         cited += [n for n in numbers if n not in cited]

@@ -17,8 +17,9 @@
    first sentence also cites the other evidence passages (every outlet that states the
    answer). When no sentence passes, the answer is an abstention.
 7. **Translate** a verified sentence written in another language than the question's,
-   once the model has stopped (:mod:`service.pipeline.translate`); it and the sentences
-   after it are held back until then, so the order is kept.
+   or one that copies words from a cited passage in another language, once the model has
+   stopped (:mod:`service.pipeline.translate`); it and the sentences after it are held
+   back until then, so the order is kept.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from service.pipeline.language import prose_language
 from service.pipeline.prompts import ANSWER_HEAD, EVIDENCE_HEAD, SHORT_HEAD, PromptLibrary
 from service.pipeline.retrieve import Passage, Retriever
 from service.pipeline.sanitize import AnswerGuard, clean_answer_text, quote_for_answer
-from service.pipeline.translate import SentenceTranslator
+from service.pipeline.translate import SentenceTranslator, Source
 from service.pipeline.verify import (
     Checked,
     SentenceVerifier,
@@ -401,21 +402,21 @@ class AnswerService:
             reply, max_tokens=self._settings.llm.max_tokens, stats=stats, prefix=prefix
         )
         translator = SentenceTranslator(
-            self._generator, self._prompts, passages, lead, language, self._settings.llm.max_tokens
+            self._generator, self._prompts, passages, lead, language, self._settings.llm.max_tokens, question
         )
         guard = AnswerGuard()  # plain text only: no markup, scripts or links
         ids: dict[int, int] = {}  # passage number -> citation id, in order of first use
         sentences: list[Sentence] = []
         # Verified sentences held back from the first one in another language on: it is
         # translated once the model has stopped (one model), and the order is kept.
-        held: list[tuple[Checked, dict[str, Any], str | None]] = []  # with the language it is in
+        held: list[tuple[Checked, dict[str, Any], Source | None]] = []  # with why it is rewritten
         buffer = opening if prefix else ""  # the prefilled opening starts the first sentence
         emitted: set[int] = set()
 
         def verified(text: str) -> Checked | None:
             checked = verifier.check(text)
             first = not sentences and not held
-            record = {
+            record: dict[str, Any] = {
                 "text": checked.text,
                 "passages": checked.passages,
                 "outside": checked.outside,
@@ -428,7 +429,9 @@ class AnswerService:
             if not checked.ok:
                 timings["dropped_sentences"] = timings.get("dropped_sentences", 0.0) + 1
                 return None
-            source = translator.source(checked.text)
+            source = translator.source(checked.text, checked.passages)
+            if source is not None and source.copied:
+                record["copied"] = list(source.copied)
             if held or source:
                 held.append((checked, record, source))
                 return None
@@ -483,7 +486,7 @@ class AnswerService:
     @staticmethod
     def _translated(
         checked: Checked,
-        source: str,
+        source: Source,
         record: dict[str, Any],
         verifier: SentenceVerifier,
         translator: SentenceTranslator,
@@ -491,7 +494,7 @@ class AnswerService:
     ) -> Checked:
         """``checked`` (written in ``source``) in the question's language, when the translation holds up."""
         t0 = time.perf_counter()
-        translation = translator.translate(checked.text, source)
+        translation = translator.translate(checked.text, source.language, mixed=bool(source.copied))
         again = None if translation.failure else verifier.check(clean_answer_text(translation.text))
         timings["translation_ms"] = timings.get("translation_ms", 0.0) + _ms(t0)
         if again is None or not again.ok:

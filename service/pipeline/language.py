@@ -41,6 +41,13 @@ def detect_language(text: str) -> str:
     return str(lang)
 
 
+@lru_cache(maxsize=4096)
+def word_languages(word: str) -> dict[str, float]:
+    """py3langid's probability of each of :data:`LANGUAGE_NAMES` for one word on its own."""
+    with _lock:
+        return {str(lang): float(p) for lang, p in _identifier().rank(word)}
+
+
 def prose_language(text: str, names: Iterable[str] = ()) -> str:
     """The language ``text`` is written in, judged on its prose.
 

@@ -70,12 +70,18 @@ class PromptLibrary:
         """How an answer sentence opens on its outlet in ``language`` ("According to", "Secondo", ...)."""
         return self._env.get_template("answer_lead.j2").render(language=language).strip()
 
-    def translate_messages(self, text: str, source: str, target: str) -> list[ChatMessage]:
-        """The request to write ``text`` (in language ``source``) in language ``target``; codes."""
+    def translate_messages(
+        self, text: str, source: str, target: str, mixed: bool = False
+    ) -> list[ChatMessage]:
+        """The request to write ``text`` (in language ``source``) in language ``target``; codes.
+
+        ``mixed``: the text is in ``target`` already but carries words of ``source``.
+        """
         user = self._env.get_template("translate_user.j2").render(
             text=quote_for_prompt(text, markers=True),
             source=language_name(source),
             target=language_name(target),
+            mixed=mixed,
         )
         return [{"role": "user", "content": user.strip()}]
 

@@ -10,6 +10,14 @@ only when it is in the question's language, keeps the sentence's markers, and pa
 same verification as the sentence (the caller checks that); otherwise the verified
 sentence is shown as written.
 
+A sentence in the question's language can still carry words it copied from a passage in
+another language ("the portavoce of the Cremlino"). A word is such a copy when the
+sentence and a passage it cites both hold it, the question does not, it is not a name
+(it starts with a lower-case letter) and py3langid, reading the word on its own, finds
+the passage's language likelier than the question's. Such a sentence is rewritten the
+same way, asked to translate the other language's words. No word list, no threshold:
+the same in every language.
+
 Outlet names are masked as their markers before translation (the model translates "Le
 Scienze" and "Il Post"), and the opening the service prefilled in the question's
 language ("Selon ANSA [1],") is kept as it is, so the model sees only the prose to
@@ -23,11 +31,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from service.backends.llm import SIDE_SLOT, Generator
-from service.pipeline.language import prose_language
+from service.pipeline.language import detect_language, prose_language, word_languages
 from service.pipeline.prompts import PromptLibrary
 from service.pipeline.retrieve import Passage
 
 _MARKER = re.compile(r"\[(\d+)\]")
+# Words of at least four letters: shorter ones give py3langid too few letters to read.
+_WORD = re.compile(r"[^\W\d_]{4,}")
 
 
 def _markers(text: str) -> list[int]:
@@ -42,6 +52,15 @@ class Translation:
     failure: str | None = None
 
 
+@dataclass(frozen=True)
+class Source:
+    """Why a sentence is rewritten: the language to translate from, and the words copied from
+    a passage in that language when the sentence's prose is in the question's already."""
+
+    language: str
+    copied: tuple[str, ...] = ()
+
+
 class SentenceTranslator:
     """Rewrites one answer's off-language sentences in the question's language."""
 
@@ -53,10 +72,14 @@ class SentenceTranslator:
         lead: str,
         language: str,
         max_tokens: int,
+        question: str = "",
     ):
         self._generator = generator
         self._prompts = prompts
         self._outlets = {p.number: p.outlet for p in passages}
+        self._texts = {p.number: p.text for p in passages}
+        self._languages: dict[int, str] = {}
+        self._asked = {w.casefold() for w in _WORD.findall(question)}
         self._language = language
         self._max_tokens = max_tokens
         # The prefilled opening after masking: the lead, then markers joined by at most one word.
@@ -64,12 +87,38 @@ class SentenceTranslator:
             rf"^\s*{re.escape(lead)}\s+\[\d+\](?:\s*,?\s*(?:\w+\s+)?\[\d+\])*\s*,\s*", re.IGNORECASE
         )
 
-    def source(self, sentence: str) -> str | None:
-        """The language ``sentence`` is written in when it is not the question's, else None."""
-        found = prose_language(sentence, self._outlets.values())
-        return None if found == self._language else found
+    def source(self, sentence: str, cited: Sequence[int] = ()) -> Source | None:
+        """Why ``sentence`` (citing passages ``cited``) must be rewritten; None: it need not.
 
-    def translate(self, sentence: str, source: str) -> Translation:
+        Its prose is in another language than the question's, or it copies words from a
+        cited passage in another language.
+        """
+        found = prose_language(sentence, self._outlets.values())
+        if found != self._language:
+            return Source(found)
+        prose = self._mask(sentence)[0]
+        words = [w for w in _WORD.findall(_MARKER.sub(" ", prose)) if w[0].islower()]
+        words = [w for w in words if w.casefold() not in self._asked]
+        for n in cited:
+            if n not in self._texts or self._passage_language(n) == self._language:
+                continue
+            language = self._passage_language(n)
+            in_passage = set(_WORD.findall(self._texts[n]))
+            copied = [w for w in words if w in in_passage and self._likelier(w, language)]
+            if copied:
+                return Source(language, tuple(dict.fromkeys(copied)))
+        return None
+
+    def _passage_language(self, number: int) -> str:
+        if number not in self._languages:
+            self._languages[number] = detect_language(self._texts[number])
+        return self._languages[number]
+
+    def _likelier(self, word: str, language: str) -> bool:
+        p = word_languages(word)
+        return p.get(language, 0.0) > p.get(self._language, 0.0)
+
+    def translate(self, sentence: str, source: str, mixed: bool = False) -> Translation:
         """``sentence`` (markers are passage numbers) in the question's language.
 
         It fails when the model's text is not in the question's language or lost a marker.
@@ -79,7 +128,7 @@ class SentenceTranslator:
         opening, prose = (masked[: m.end()], masked[m.end() :]) if m else ("", masked)
         if not re.search(r"[^\W\d_]", _MARKER.sub("", prose)):
             return Translation("", "nothing but the opening to translate")
-        messages = self._prompts.translate_messages(prose, source, self._language)
+        messages = self._prompts.translate_messages(prose, source, self._language, mixed)
         reply = "".join(self._generator.stream(messages, max_tokens=self._max_tokens, slot=SIDE_SLOT))
         # A line that ends with a colon introduces the translation ("Voici la traduction :").
         lines = [ln.strip() for ln in reply.splitlines() if ln.strip()]

@@ -7,7 +7,7 @@ tests/integration/test_evidence_real.py.
 from __future__ import annotations
 
 from service.pipeline.language import detect_language, prose_language
-from service.pipeline.translate import SentenceTranslator
+from service.pipeline.translate import SentenceTranslator, Source
 from tests.unit.test_evidence_pipeline import (
     PASSAGES,
     PROMPTS,
@@ -84,7 +84,7 @@ def test_the_prefilled_opening_and_the_outlet_names_are_kept_as_written():
     sentence = (
         "Selon Eco di Valle [1], il cantiere aprirà lunedì; selon Radio Borgo [3], i lavori iniziano lunedì."
     )
-    assert translator.source(sentence) == "it"
+    assert translator.source(sentence) == Source("it")
     assert translator.translate(sentence, "it").failure == "written in it"  # the reply is still Italian
     prompt = gen.calls[0]["messages"][-1]["content"]
     assert prompt.endswith("il cantiere aprirà lunedì; selon [3], i lavori iniziano lunedì.")
@@ -104,3 +104,43 @@ def test_the_question_language_is_read_without_the_outlets_it_names():
     gen = Scripted([(" NONE", evidence_steps(0.9, [0.3, 0.3, 0.4]))])
     done = events_of(service(gen, calibrator(), named), question)[-1][1]
     assert done.language == "de"
+
+
+def test_a_sentence_that_copies_words_from_a_passage_in_another_language_is_rewritten():
+    translator = SentenceTranslator(
+        Scripted([]), PROMPTS, PASSAGES, "According to", "en", 64, "When do the works start?"
+    )
+    sentence = "According to Eco di Valle [1], the cantiere del ponte opens on Monday at 7."
+    assert translator.source(sentence, [1]) == Source("it", ("cantiere",))
+    # only words of a passage the sentence cites, in a language other than the question's
+    assert translator.source(sentence, [2]) is None
+    english = SentenceTranslator(
+        Scripted([]), PROMPTS, PASSAGES, "Secondo", "it", 64, "Quando aprirà il cantiere?"
+    )
+    assert (
+        english.source("Secondo Eco di Valle [1], il cantiere del ponte aprirà lunedì alle 7.", [1]) is None
+    )
+    # names are kept (upper case), and so is a word the question itself uses
+    asked = SentenceTranslator(
+        Scripted([]), PROMPTS, PASSAGES, "According to", "en", 64, "When does the cantiere open?"
+    )
+    assert asked.source("According to Eco di Valle [1], the cantiere opens on Monday at 7.", [1]) is None
+    assert translator.source("According to Eco di Valle [1], Valle opens on Monday at 7.", [1]) is None
+
+
+def test_copied_words_are_translated_with_a_request_that_says_the_text_is_mixed():
+    gen = Scripted(
+        [
+            (" [1]", evidence_steps(0.05, [0.8, 0.1, 0.1])),
+            (" lunedì", []),
+            (" the cantiere del ponte opens on Monday at 7.", []),
+            ("the bridge works start on Monday at 7.", []),
+        ]
+    )
+    events = events_of(service(gen, calibrator()), "When do the bridge works start?")
+    done = events[-1][1]
+    assert done.answer == "According to Eco di Valle [1], the bridge works start on Monday at 7."
+    assert "".join(d for k, d in events if k == "token") == done.answer
+    prompt = gen.calls[3]["messages"][-1]["content"]
+    assert prompt.startswith("Rewrite this text entirely in English, translating its Italian words")
+    assert prompt.endswith("the cantiere del ponte opens on Monday at 7.")
