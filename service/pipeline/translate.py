@@ -16,7 +16,8 @@ sentence and a passage it cites both hold it, the question does not, it is not a
 (it starts with a lower-case letter) and py3langid, reading the word on its own, finds
 the passage's language likelier than the question's. Such a sentence is rewritten the
 same way, asked to translate the other language's words. No word list, no threshold:
-the same in every language.
+the same in every language. The rewrite must keep every capitalised word of the sentence
+(its names, as the request asks); one that drops or changes a name is not shown.
 
 Outlet names are masked as their markers before translation (the model translates "Le
 Scienze" and "Il Post"), and the opening the service prefilled in the question's
@@ -38,6 +39,12 @@ from service.pipeline.retrieve import Passage
 _MARKER = re.compile(r"\[(\d+)\]")
 # Words of at least four letters: shorter ones give py3langid too few letters to read.
 _WORD = re.compile(r"[^\W\d_]{4,}")
+
+
+def _capitalised(text: str) -> set[str]:
+    """The words of ``text`` that start with a capital letter, its first word left out."""
+    words = re.findall(r"[^\W\d_]+", _MARKER.sub(" ", text))
+    return {w for w in words[1:] if w[0].isupper()}
 
 
 def _markers(text: str) -> list[int]:
@@ -143,6 +150,10 @@ class SentenceTranslator:
         found = prose_language(text, self._outlets.values())
         if found != self._language:
             return Translation(text, f"written in {found}")
+        if mixed and (lost := _capitalised(sentence) - _capitalised(text)):
+            # Only the copied words were to change; a rewrite that drops or rewrites a name
+            # ("Benjamin Netanyahu", "Giorgia") is not shown.
+            return Translation(text, "a name lost: " + ", ".join(sorted(lost)))
         return Translation(text)
 
     def _mask(self, sentence: str) -> tuple[str, dict[int, str]]:

@@ -144,3 +144,23 @@ def test_copied_words_are_translated_with_a_request_that_says_the_text_is_mixed(
     prompt = gen.calls[3]["messages"][-1]["content"]
     assert prompt.startswith("Rewrite this text entirely in English, translating its Italian words")
     assert prompt.endswith("the cantiere del ponte opens on Monday at 7.")
+
+
+def test_a_rewrite_of_copied_words_that_drops_a_name_is_not_shown():
+    gen = Scripted([("the Office of the mayor opens the bridge works on Monday at 7.", [])])
+    translator = SentenceTranslator(
+        gen, PROMPTS, PASSAGES, "According to", "en", 64, "When do the works start?"
+    )
+    sentence = "According to Eco di Valle [1], Mario Rossi opens the cantiere on Monday at 7."
+    translation = translator.translate(sentence, "it", mixed=True)
+    assert translation.failure == "a name lost: Mario, Rossi"
+    gen = Scripted([("Mario Rossi opens the building site on Monday at 7.", [])])
+    translator = SentenceTranslator(
+        gen, PROMPTS, PASSAGES, "According to", "en", 64, "When do the works start?"
+    )
+    translation = translator.translate(sentence, "it", mixed=True)
+    assert translation.failure is None
+    assert (
+        translation.text
+        == "According to Eco di Valle [1], Mario Rossi opens the building site on Monday at 7."
+    )
