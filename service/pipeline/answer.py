@@ -407,8 +407,8 @@ class AnswerService:
         guard = AnswerGuard()  # plain text only: no markup, scripts or links
         ids: dict[int, int] = {}  # passage number -> citation id, in order of first use
         sentences: list[Sentence] = []
-        # Verified sentences held back from the first one in another language on: it is
-        # translated once the model has stopped (one model), and the order is kept.
+        # Verified sentences held back from the first one to rewrite (another language, copied
+        # words) on: it is rewritten once the model has stopped (one model), and the order is kept.
         held: list[tuple[Checked, dict[str, Any], Source | None]] = []  # with why it is rewritten
         buffer = opening if prefix else ""  # the prefilled opening starts the first sentence
         emitted: set[int] = set()
