@@ -494,7 +494,7 @@ class AnswerService:
     ) -> Checked:
         """``checked`` (written in ``source``) in the question's language, when the translation holds up."""
         t0 = time.perf_counter()
-        translation = translator.translate(checked.text, source.language, mixed=bool(source.copied))
+        translation = translator.translate(checked.text, source.language, source.copied)
         again = None if translation.failure else verifier.check(clean_answer_text(translation.text))
         timings["translation_ms"] = timings.get("translation_ms", 0.0) + _ms(t0)
         if again is None or not again.ok:

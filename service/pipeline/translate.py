@@ -17,7 +17,8 @@ sentence and a passage it cites both hold it, the question does not, it is not a
 the passage's language likelier than the question's. Such a sentence is rewritten the
 same way, asked to translate the other language's words. No word list, no threshold:
 the same in every language. The rewrite must keep every capitalised word of the sentence
-(its names, as the request asks); one that drops or changes a name is not shown.
+(its names, as the request asks) and translate at least one of the copied words; one that
+drops or changes a name, or leaves every copied word as it was, is not shown.
 
 Outlet names are masked as their markers before translation (the model translates "Le
 Scienze" and "Il Post"), and the opening the service prefilled in the question's
@@ -125,7 +126,7 @@ class SentenceTranslator:
         p = word_languages(word)
         return p.get(language, 0.0) > p.get(self._language, 0.0)
 
-    def translate(self, sentence: str, source: str, mixed: bool = False) -> Translation:
+    def translate(self, sentence: str, source: str, copied: Sequence[str] = ()) -> Translation:
         """``sentence`` (markers are passage numbers) in the question's language.
 
         It fails when the model's text is not in the question's language or lost a marker.
@@ -135,6 +136,7 @@ class SentenceTranslator:
         opening, prose = (masked[: m.end()], masked[m.end() :]) if m else ("", masked)
         if not re.search(r"[^\W\d_]", _MARKER.sub("", prose)):
             return Translation("", "nothing but the opening to translate")
+        mixed = bool(copied)  # the sentence is in the question's language but for these words
         messages = self._prompts.translate_messages(prose, source, self._language, mixed)
         reply = "".join(self._generator.stream(messages, max_tokens=self._max_tokens, slot=SIDE_SLOT))
         # A line that ends with a colon introduces the translation ("Voici la traduction :").
@@ -154,6 +156,9 @@ class SentenceTranslator:
             # Only the copied words were to change; a rewrite that drops or rewrites a name
             # ("Benjamin Netanyahu", "Giorgia") is not shown.
             return Translation(text, "a name lost: " + ", ".join(sorted(lost)))
+        if mixed and set(copied) <= set(_WORD.findall(text)):
+            # It translated none of them: whatever else it changed was not asked for.
+            return Translation(text, "no copied word translated")
         return Translation(text)
 
     def _mask(self, sentence: str) -> tuple[str, dict[int, str]]:

@@ -152,15 +152,24 @@ def test_a_rewrite_of_copied_words_that_drops_a_name_is_not_shown():
         gen, PROMPTS, PASSAGES, "According to", "en", 64, "When do the works start?"
     )
     sentence = "According to Eco di Valle [1], Mario Rossi opens the cantiere on Monday at 7."
-    translation = translator.translate(sentence, "it", mixed=True)
+    translation = translator.translate(sentence, "it", ["cantiere"])
     assert translation.failure == "a name lost: Mario, Rossi"
     gen = Scripted([("Mario Rossi opens the building site on Monday at 7.", [])])
     translator = SentenceTranslator(
         gen, PROMPTS, PASSAGES, "According to", "en", 64, "When do the works start?"
     )
-    translation = translator.translate(sentence, "it", mixed=True)
+    translation = translator.translate(sentence, "it", ["cantiere"])
     assert translation.failure is None
     assert (
         translation.text
         == "According to Eco di Valle [1], Mario Rossi opens the building site on Monday at 7."
     )
+
+
+def test_a_rewrite_that_translates_none_of_the_copied_words_is_not_shown():
+    gen = Scripted([("Mario Rossi has opened the cantiere on Monday at 7.", [])])
+    translator = SentenceTranslator(
+        gen, PROMPTS, PASSAGES, "According to", "en", 64, "When do the works start?"
+    )
+    sentence = "According to Eco di Valle [1], Mario Rossi opens the cantiere on Monday at 7."
+    assert translator.translate(sentence, "it", ["cantiere"]).failure == "no copied word translated"
