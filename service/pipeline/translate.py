@@ -129,7 +129,9 @@ class SentenceTranslator:
     def translate(self, sentence: str, source: str, copied: Sequence[str] = ()) -> Translation:
         """``sentence`` (markers are passage numbers) in the question's language.
 
-        It fails when the model's text is not in the question's language or lost a marker.
+        It fails when the model's text is not in the question's language or lost a marker;
+        a rewrite of ``copied`` words (the sentence is in the question's language but for
+        them) also fails when it changes a capitalised word or translates none of them.
         """
         masked, names = self._mask(sentence)
         m = self._opening.match(masked)
