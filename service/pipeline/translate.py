@@ -86,7 +86,7 @@ class SentenceTranslator:
         self._prompts = prompts
         self._outlets = {p.number: p.outlet for p in passages}
         self._texts = {p.number: p.text for p in passages}
-        self._languages: dict[int, str] = {}
+        self._read: dict[int, tuple[str, set[str]]] = {}  # passage number -> its language, its words
         self._asked = {w.casefold() for w in _WORD.findall(question)}
         self._language = language
         self._max_tokens = max_tokens
@@ -104,23 +104,24 @@ class SentenceTranslator:
         found = prose_language(sentence, self._outlets.values())
         if found != self._language:
             return Source(found)
-        prose = self._mask(sentence)[0]
-        words = [w for w in _WORD.findall(_MARKER.sub(" ", prose)) if w[0].islower()]
-        words = [w for w in words if w.casefold() not in self._asked]
-        for n in cited:
-            if n not in self._texts or self._passage_language(n) == self._language:
-                continue
-            language = self._passage_language(n)
-            in_passage = set(_WORD.findall(self._texts[n]))
-            copied = [w for w in words if w in in_passage and self._likelier(w, language)]
+        foreign = [self._passage(n) for n in cited if n in self._texts]
+        foreign = [(language, held) for language, held in foreign if language != self._language]
+        if not foreign:
+            return None
+        prose = _MARKER.sub(" ", self._mask(sentence)[0])
+        words = [w for w in _WORD.findall(prose) if w[0].islower() and w.casefold() not in self._asked]
+        for language, held in foreign:
+            copied = [w for w in words if w in held and self._likelier(w, language)]
             if copied:
                 return Source(language, tuple(dict.fromkeys(copied)))
         return None
 
-    def _passage_language(self, number: int) -> str:
-        if number not in self._languages:
-            self._languages[number] = detect_language(self._texts[number])
-        return self._languages[number]
+    def _passage(self, number: int) -> tuple[str, set[str]]:
+        """The language of passage ``number`` and its words, read once per answer."""
+        if number not in self._read:
+            text = self._texts[number]
+            self._read[number] = (detect_language(text), set(_WORD.findall(text)))
+        return self._read[number]
 
     def _likelier(self, word: str, language: str) -> bool:
         p = word_languages(word)
