@@ -11,7 +11,7 @@ same verification as the sentence (the caller checks that); otherwise the verifi
 sentence is shown as written.
 
 A sentence in the question's language can still carry words it copied from a passage in
-another language ("the portavoce of the Cremlino"). A word is such a copy when the
+another language ("the sindaco of the Comune"). A word is such a copy when the
 sentence and a passage it cites both hold it, the question does not, it is not a name
 (it starts with a lower-case letter) and py3langid, reading the word on its own, finds
 the passage's language likelier than the question's. Such a sentence is rewritten the
@@ -157,7 +157,7 @@ class SentenceTranslator:
             return Translation(text, f"written in {found}")
         if mixed and (lost := _capitalised(sentence) - _capitalised(text)):
             # Only the copied words were to change; a rewrite that drops or rewrites a name
-            # ("Benjamin Netanyahu", "Giorgia") is not shown.
+            # ("Mario Rossi" written "the mayor") is not shown.
             return Translation(text, "a name lost: " + ", ".join(sorted(lost)))
         if mixed and set(copied) <= set(_WORD.findall(text)):
             # It translated none of them: whatever else it changed was not asked for.
