@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -89,6 +89,23 @@ class Metrics:
             "(the shared prefix); cached / prompt tokens is the cache hit rate.",
             registry=r,
         )
+        self.step_seconds = Histogram(
+            "fonti_answer_step_seconds",
+            "Time of each step of an answer: retrieval, evidence (the one prompt evaluation of the "
+            "passages), short_answer, answer (its writing), translation (sentences rewritten into "
+            "the question's language), followup (a follow-up rewritten to stand alone).",
+            ["step"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_tokens = Counter(
+            "fonti_model_tokens",
+            "Tokens the model handled for answers, by step (as in fonti_answer_step_seconds) and "
+            "kind: prompt (all prompt tokens), cached (prompt tokens whose KV cache was reused), "
+            "completion (generated).",
+            ["step", "kind"],
+            registry=r,
+        )
         self.answers = Counter(
             "fonti_answers", "Answers by outcome (answered, abstained).", ["outcome"], registry=r
         )
@@ -158,6 +175,19 @@ class Metrics:
         decode_s = total_s - first_token_s
         if tokens > 1 and decode_s > 0:
             self.tokens_per_second.observe((tokens - 1) / decode_s)
+
+    def observe_steps(self, seconds: Mapping[str, float], spent: Iterable[tuple[str, Any]]) -> None:
+        """Record one answer's time per step and the model's tokens per step.
+
+        ``spent`` holds (step, :class:`~service.backends.llm.GenerationStats`) pairs, one per
+        model call; a step may have several (one per translated sentence).
+        """
+        for step, value in seconds.items():
+            self.step_seconds.labels(step).observe(value)
+        for step, stats in spent:
+            self.model_tokens.labels(step, "prompt").inc(stats.prompt_tokens)
+            self.model_tokens.labels(step, "cached").inc(stats.cached_tokens)
+            self.model_tokens.labels(step, "completion").inc(stats.completion_tokens)
 
     def observe_answer(self, abstained: bool) -> None:
         """Count one finished answer."""

@@ -125,6 +125,20 @@ class Gathered:
     stats: GenerationStats
 
 
+# The answer's timings that are steps of its own (``/metrics``: fonti_answer_step_seconds).
+STEP_TIMINGS = {
+    "rewrite_ms": "followup",
+    "retrieval_ms": "retrieval",
+    "evidence_ms": "evidence",
+    "commitment_ms": "short_answer",
+    "generation_ms": "answer",
+    "translation_ms": "translation",
+}
+
+# What each model call of one answer cost: (step, its GenerationStats), in order.
+Spent = list[tuple[str, GenerationStats]]
+
+
 def _ms(since: float) -> float:
     return round((time.perf_counter() - since) * 1000, 1)
 
@@ -190,10 +204,13 @@ class AnswerService:
         language = prose_language(question, self._retriever.named_outlets(question))
         asked = question
         timings: dict[str, float] = {}
+        spent: Spent = []
         if history:
-            question = standalone_question(self._generator, self._prompts, question, history)
+            stats = GenerationStats()
+            question = standalone_question(self._generator, self._prompts, question, history, stats)
+            spent.append(("followup", stats))
             timings["rewrite_ms"] = _ms(t0)
-        events = self._answer(question, language, top_k, timings, t0, where)
+        events = self._answer(question, language, top_k, timings, t0, where, spent)
         with closing(events):
             for event in events:
                 if event.kind == "done":
@@ -201,6 +218,8 @@ class AnswerService:
                     event.data.standalone_question = question if question != asked else None
                     if self._metrics is not None:
                         self._metrics.observe_answer(event.data.abstained)
+                        steps = {s: timings[k] / 1000 for k, s in STEP_TIMINGS.items() if k in timings}
+                        self._metrics.observe_steps(steps, spent)
                 yield event
 
     def _retrieve(self, question: str, top_k: int | None, where: dict[str, Any] | None) -> list[Passage]:
@@ -252,10 +271,13 @@ class AnswerService:
         timings: dict[str, float],
         t0: float,
         where: dict[str, Any] | None,
+        spent: Spent,
     ) -> Iterator[Event]:
         t1 = time.perf_counter()
         gathered = self.gather(question, language, top_k, where, timings)
         timings["evidence_ms"] = round(_ms(t1) - timings["retrieval_ms"], 1)
+        if gathered is not None:
+            spent.append(("evidence", gathered.stats))
         if gathered is None:
             yield Event("done", self._abstain(question, language, timings, t0))
             return
@@ -267,7 +289,7 @@ class AnswerService:
         yield Event("checkpoint", None)
         lead = self._prompts.lead(language)
         verifier = SentenceVerifier(question, gathered.passages, decision.evidence, lead)
-        failure = self._commit(gathered, decision, verifier, timings, trace)
+        failure = self._commit(gathered, decision, verifier, timings, trace, spent)
         yield Event("checkpoint", None)
         if failure is not None:
             abstention = self._abstain(question, language, timings, t0, trace)
@@ -282,13 +304,16 @@ class AnswerService:
                     dict(timings),
                     t0,
                     trace,
+                    [],
                     observe=False,
                 )
                 for _ in stopped:
                     pass
             yield Event("done", abstention)
             return
-        yield from self._write(question, language, lead, verifier, gathered, decision, timings, t0, trace)
+        yield from self._write(
+            question, language, lead, verifier, gathered, decision, timings, t0, trace, spent
+        )
 
     def _commit(
         self,
@@ -297,6 +322,7 @@ class AnswerService:
         verifier: SentenceVerifier,
         timings: dict[str, float],
         trace: dict[str, Any] | None,
+        spent: Spent,
     ) -> str | None:
         """Step 4a: the model states the asked value in a short answer; why it fails, or None.
 
@@ -318,6 +344,7 @@ class AnswerService:
                 {"role": "user", "content": SHORT_HEAD},
             ]
         stats = GenerationStats()
+        spent.append(("short_answer", stats))
         deltas = self._generator.stream(reply, max_tokens=SHORT_TOKENS, stats=stats, prefix=prefix)
         text, settled, failure, whole = "", False, None, False
         with closing(deltas):
@@ -374,11 +401,13 @@ class AnswerService:
         timings: dict[str, float],
         t0: float,
         trace: dict[str, Any] | None,
+        spent: Spent,
         observe: bool = True,
     ) -> Iterator[Event]:
         """Generate the answer from the evidence; stream each sentence that passes verification.
 
-        ``observe=False``: an answer written into the trace only (not counted in the metrics).
+        ``spent`` receives the model calls' stats; ``observe=False``: an answer written into
+        the trace only (not counted in the metrics).
         """
         passages, messages = gathered.passages, gathered.messages
         by_number = {p.number: p for p in passages}
@@ -398,6 +427,7 @@ class AnswerService:
                 {"role": "user", "content": f"{ANSWER_HEAD} ({opening} ...)"},
             ]
         stats = GenerationStats()
+        spent.append(("answer", stats))
         deltas = self._generator.stream(
             reply, max_tokens=self._settings.llm.max_tokens, stats=stats, prefix=prefix
         )
@@ -469,7 +499,7 @@ class AnswerService:
                 yield from emit(part)
         for checked, record, source in held:  # the model has stopped: translate what is not in the language
             if source is not None:
-                checked = self._translated(checked, source, record, verifier, translator, timings)
+                checked = self._translated(checked, source, record, verifier, translator, timings, spent)
             yield from show(checked)
         self._observe(stats, timings, gathered.stats, observe)
         if not sentences:
@@ -491,10 +521,13 @@ class AnswerService:
         verifier: SentenceVerifier,
         translator: SentenceTranslator,
         timings: dict[str, float],
+        spent: Spent,
     ) -> Checked:
         """``checked`` (written in ``source``) in the question's language, when the translation holds up."""
         t0 = time.perf_counter()
-        translation = translator.translate(checked.text, source.language, source.copied)
+        stats = GenerationStats()
+        spent.append(("translation", stats))
+        translation = translator.translate(checked.text, source.language, source.copied, stats)
         again = None if translation.failure else verifier.check(clean_answer_text(translation.text))
         timings["translation_ms"] = timings.get("translation_ms", 0.0) + _ms(t0)
         if again is None or not again.ok:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from service.backends.llm import SIDE_SLOT, Generator
+from service.backends.llm import SIDE_SLOT, GenerationStats, Generator
 from service.pipeline.prompts import NOT_FOUND, PromptLibrary
 
 # Only the last turns matter for a follow-up, and they bound the rewrite prompt.
@@ -44,14 +44,21 @@ def recent(history: Sequence[Turn]) -> list[Turn]:
 
 
 def standalone_question(
-    generator: Generator, prompts: PromptLibrary, question: str, history: Sequence[Turn]
+    generator: Generator,
+    prompts: PromptLibrary,
+    question: str,
+    history: Sequence[Turn],
+    stats: GenerationStats | None = None,
 ) -> str:
-    """``question`` rewritten to stand alone given ``history`` (unchanged when there is none)."""
+    """``question`` rewritten to stand alone given ``history`` (unchanged when there is none).
+
+    ``stats`` receives the rewrite's token counts.
+    """
     turns = recent(history)
     if not any(t.role == "user" for t in turns):
         return question
     messages = prompts.condense_messages(question, turns)
-    text = "".join(generator.stream(messages, max_tokens=96, slot=SIDE_SLOT))
+    text = "".join(generator.stream(messages, max_tokens=96, stats=stats, slot=SIDE_SLOT))
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     line = re.sub(r"^(Rewritten|Riscritta|Domanda)\s*:\s*", "", line, flags=re.IGNORECASE).strip(" \"'«»")
     if not line or NOT_FOUND in line or len(line) > 4 * len(question) + 200 or "[" in line:

@@ -32,7 +32,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from service.backends.llm import SIDE_SLOT, Generator
+from service.backends.llm import SIDE_SLOT, GenerationStats, Generator
 from service.pipeline.language import detect_language, prose_language, word_languages
 from service.pipeline.prompts import PromptLibrary
 from service.pipeline.retrieve import Passage
@@ -127,7 +127,13 @@ class SentenceTranslator:
         p = word_languages(word)
         return p.get(language, 0.0) > p.get(self._language, 0.0)
 
-    def translate(self, sentence: str, source: str, copied: Sequence[str] = ()) -> Translation:
+    def translate(
+        self,
+        sentence: str,
+        source: str,
+        copied: Sequence[str] = (),
+        stats: GenerationStats | None = None,
+    ) -> Translation:
         """``sentence`` (markers are passage numbers) in the question's language.
 
         It fails when the model's text is not in the question's language or lost a marker;
@@ -141,7 +147,9 @@ class SentenceTranslator:
             return Translation("", "nothing but the opening to translate")
         mixed = bool(copied)  # the sentence is in the question's language but for these words
         messages = self._prompts.translate_messages(prose, source, self._language, mixed)
-        reply = "".join(self._generator.stream(messages, max_tokens=self._max_tokens, slot=SIDE_SLOT))
+        reply = "".join(
+            self._generator.stream(messages, max_tokens=self._max_tokens, stats=stats, slot=SIDE_SLOT)
+        )
         # A line that ends with a colon introduces the translation ("Voici la traduction :").
         lines = [ln.strip() for ln in reply.splitlines() if ln.strip()]
         line = next((ln for ln in lines if not ln.endswith(":")), "")

@@ -183,3 +183,11 @@ def test_answers_report_prompt_tokens_and_the_reused_cache(dev_client):
     )
     assert total >= first["prompt_tokens"] + second["prompt_tokens"]
     assert cached >= first["cached_prompt_tokens"] + second["cached_prompt_tokens"] and cached < total
+    # every step of an answer is timed, and its tokens counted by step
+    step = {
+        (m.group(1), m.group(2)): float(m.group(3))
+        for m in re.finditer(r'^fonti_model_tokens_total\{kind="(\w+)",step="(\w+)"\} (\S+)$', metrics, re.M)
+    }
+    assert step[("prompt", "evidence")] >= total and step[("cached", "evidence")] >= cached
+    timed = dict(re.findall(r'^fonti_answer_step_seconds_count\{step="(\w+)"\} (\S+)$', metrics, re.M))
+    assert float(timed["evidence"]) >= 2 and float(timed["retrieval"]) >= 2

@@ -318,6 +318,13 @@ def test_the_trace_keeps_the_answer_a_failed_short_answer_stopped():
     )
     # the stopped answer was written for the trace only: /metrics counts no generation for it
     assert metrics.registry.get_sample_value("fonti_answer_completion_tokens_total") == 0
+    assert (
+        metrics.registry.get_sample_value(
+            "fonti_model_tokens_total", {"step": "answer", "kind": "completion"}
+        )
+        is None
+    )
+    assert metrics.registry.get_sample_value("fonti_answer_step_seconds_count", {"step": "short_answer"}) == 1
     assert metrics.registry.get_sample_value("fonti_answers_total", {"outcome": "abstained"}) == 1
 
 
@@ -364,6 +371,28 @@ def test_only_verified_sentences_are_streamed_and_done_holds_exactly_them():
     answer_call = gen.calls[2]
     # the answer opens on the likeliest evidence passage, named by its outlet
     assert answer_call["prefix"] == "Evidence: [1] [3]\nAnswer: According to Eco di Valle [1],"
+
+
+def test_metrics_time_every_step_and_count_each_steps_tokens():
+    from service.metrics import Metrics
+
+    reply = " the site opens on Monday at 7."
+    gen = Scripted([(" [1]", evidence_steps(0.05, [0.5, 0.05, 0.45])), (SHORT, []), (reply, [])])
+    svc = service(gen, calibrator())
+    svc._metrics = metrics = Metrics()
+    done = events_of(svc, "When does the bridge site open?")[-1][1]
+    assert not done.abstained
+
+    def value(name: str, **labels: str) -> float | None:
+        return metrics.registry.get_sample_value(name, labels)
+
+    for step in ("retrieval", "evidence", "short_answer", "answer"):
+        assert value("fonti_answer_step_seconds_count", step=step) == 1, step
+    assert value("fonti_answer_step_seconds_count", step="translation") is None  # nothing translated
+    # the scripted backend: 100 prompt tokens a call, a word a token
+    assert value("fonti_model_tokens_total", step="evidence", kind="prompt") == 100
+    assert value("fonti_model_tokens_total", step="short_answer", kind="completion") == len(SHORT.split(" "))
+    assert value("fonti_model_tokens_total", step="answer", kind="completion") == len(reply.split(" "))
 
 
 def test_no_answer_is_written_when_the_calibration_abstains():

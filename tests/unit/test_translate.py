@@ -52,6 +52,28 @@ def test_a_sentence_in_another_language_is_shown_translated_and_done_holds_what_
     assert "Radio Borgo" not in prompt and "[3] scrive che" in prompt
 
 
+def test_the_translation_is_timed_and_its_tokens_counted_as_a_step_of_its_own():
+    from service.metrics import Metrics
+
+    translation = "Radio Borgo [3] écrit que la commune a confirmé les travaux à partir de lundi matin."
+    gen = Scripted(
+        [
+            (" [1]", evidence_steps(0.05, [0.8, 0.1, 0.1])),
+            (" lundi à 7 h.", []),
+            (ITALIAN, []),
+            (translation, []),
+        ]
+    )
+    svc = service(gen, calibrator())
+    svc._metrics = metrics = Metrics()
+    assert not events_of(svc, QUESTION)[-1][1].abstained
+    sample = metrics.registry.get_sample_value
+    assert sample("fonti_answer_step_seconds_count", {"step": "translation"}) == 1
+    assert sample("fonti_model_tokens_total", {"step": "translation", "kind": "completion"}) == len(
+        translation.split(" ")
+    )
+
+
 def test_a_line_that_introduces_the_translation_is_left_out():
     events, _ = answer_with(
         "Voici la traduction :\nRadio Borgo [3] écrit que la commune a confirmé les travaux à partir de lundi matin."
