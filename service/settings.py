@@ -119,6 +119,12 @@ class LLMSettings(BaseSettings):
         ge=8,
         description="Prompt-processing batch size in tokens (128 ran as fast here and saves ~60 MiB).",
     )
+    flash_attn: bool = Field(
+        False,
+        description="llama_cpp backend: llama.cpp's fused attention kernel. On a GPU it is the usual "
+        "choice; on this project's 2-core CPU it read prompts ~7 % faster and changed some greedy "
+        "answers (docs/performance.md).",
+    )
     n_gpu_layers: int = Field(
         0, description="Layers to offload to a GPU; -1: all (needs a CUDA/Metal build, docs/performance.md)."
     )

@@ -40,6 +40,7 @@ def open_llama(settings: LLMSettings, model_path: Path, n_ctx: int) -> Any:
         n_threads_batch=settings.n_threads_batch,
         n_batch=settings.n_batch,
         n_gpu_layers=settings.n_gpu_layers,
+        flash_attn=settings.flash_attn,
         seed=settings.seed,
         use_mmap=True,
         verbose=False,
