@@ -395,6 +395,27 @@ def test_metrics_time_every_step_and_count_each_steps_tokens():
     assert value("fonti_model_tokens_total", step="answer", kind="completion") == len(reply.split(" "))
 
 
+def test_a_follow_up_rewrite_is_a_step_of_its_own_in_the_metrics():
+    from service.metrics import Metrics
+    from service.pipeline.followup import Turn
+
+    rewrite = "When does the bridge site open?"
+    gen = Scripted([(rewrite, []), (" NONE", evidence_steps(0.9, [0.3, 0.3, 0.4]))])
+    svc = service(gen, calibrator())
+    svc._metrics = metrics = Metrics()
+    history = [Turn("user", "Who closes the bridge?"), Turn("assistant", "Mayor Rossi [1].")]
+    done = [e.data for e in svc.stream("And when does the site open?", history=history) if e.kind == "done"][
+        0
+    ]
+    assert done.standalone_question == rewrite and gen.calls[0]["slot"] == "side"
+    sample = metrics.registry.get_sample_value
+    assert sample("fonti_answer_step_seconds_count", {"step": "followup"}) == 1
+    assert sample("fonti_model_tokens_total", {"step": "followup", "kind": "completion"}) == len(
+        rewrite.split(" ")
+    )
+    assert sample("fonti_answer_step_seconds_count", {"step": "short_answer"}) is None  # it abstained first
+
+
 def test_no_answer_is_written_when_the_calibration_abstains():
     gen = Scripted([(" NONE", evidence_steps(0.9, [0.3, 0.3, 0.4]))])
     events = events_of(service(gen, calibrator()), "How much will the works cost?")
