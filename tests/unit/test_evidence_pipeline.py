@@ -404,9 +404,8 @@ def test_a_follow_up_rewrite_is_a_step_of_its_own_in_the_metrics():
     svc = service(gen, calibrator())
     svc._metrics = metrics = Metrics()
     history = [Turn("user", "Who closes the bridge?"), Turn("assistant", "Mayor Rossi [1].")]
-    done = [e.data for e in svc.stream("And when does the site open?", history=history) if e.kind == "done"][
-        0
-    ]
+    events = svc.stream("And when does the site open?", history=history)
+    done = next(e.data for e in events if e.kind == "done")
     assert done.standalone_question == rewrite and gen.calls[0]["slot"] == "side"
     sample = metrics.registry.get_sample_value
     assert sample("fonti_answer_step_seconds_count", {"step": "followup"}) == 1
