@@ -276,11 +276,10 @@ class AnswerService:
         t1 = time.perf_counter()
         gathered = self.gather(question, language, top_k, where, timings)
         timings["evidence_ms"] = round(_ms(t1) - timings["retrieval_ms"], 1)
-        if gathered is not None:
-            spent.append(("evidence", gathered.stats))
         if gathered is None:
             yield Event("done", self._abstain(question, language, timings, t0))
             return
+        spent.append(("evidence", gathered.stats))
         decision = self._calibrator.decide(gathered.passages, gathered.read)
         trace = self._trace(gathered, decision) if self._settings.answer_trace else None
         if decision.abstain:

@@ -6,6 +6,7 @@ tests/integration/test_evidence_real.py.
 
 from __future__ import annotations
 
+from service.metrics import Metrics
 from service.pipeline.language import detect_language, prose_language
 from service.pipeline.translate import SentenceTranslator, Source
 from tests.unit.test_evidence_pipeline import (
@@ -22,7 +23,9 @@ QUESTION = "Quand le chantier du pont ouvre-t-il ?"
 ITALIAN = " le chantier ouvre lundi à 7 h. Radio Borgo [3] scrive che il Comune ha confermato i lavori da lunedì mattina."
 
 
-def answer_with(translation: str) -> tuple[list[tuple[str, object]], Scripted]:
+def answer_with(
+    translation: str, metrics: Metrics | None = None
+) -> tuple[list[tuple[str, object]], Scripted]:
     gen = Scripted(
         [
             (" [1]", evidence_steps(0.05, [0.8, 0.1, 0.1])),
@@ -31,7 +34,9 @@ def answer_with(translation: str) -> tuple[list[tuple[str, object]], Scripted]:
             (translation, []),
         ]
     )
-    return events_of(service(gen, calibrator()), QUESTION), gen
+    svc = service(gen, calibrator())
+    svc._metrics = metrics
+    return events_of(svc, QUESTION), gen
 
 
 def test_a_sentence_in_another_language_is_shown_translated_and_done_holds_what_was_streamed():
@@ -53,20 +58,10 @@ def test_a_sentence_in_another_language_is_shown_translated_and_done_holds_what_
 
 
 def test_the_translation_is_timed_and_its_tokens_counted_as_a_step_of_its_own():
-    from service.metrics import Metrics
-
     translation = "Radio Borgo [3] écrit que la commune a confirmé les travaux à partir de lundi matin."
-    gen = Scripted(
-        [
-            (" [1]", evidence_steps(0.05, [0.8, 0.1, 0.1])),
-            (" lundi à 7 h.", []),
-            (ITALIAN, []),
-            (translation, []),
-        ]
-    )
-    svc = service(gen, calibrator())
-    svc._metrics = metrics = Metrics()
-    assert not events_of(svc, QUESTION)[-1][1].abstained
+    metrics = Metrics()
+    events, _ = answer_with(translation, metrics)
+    assert not events[-1][1].abstained
     sample = metrics.registry.get_sample_value
     assert sample("fonti_answer_step_seconds_count", {"step": "translation"}) == 1
     assert sample("fonti_model_tokens_total", {"step": "translation", "kind": "completion"}) == len(
